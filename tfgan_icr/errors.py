@@ -1,0 +1,17 @@
+"""Exception classes shared by the whole package.
+
+Every error that a user can fix (a missing file, a bad setting) is raised as a subclass of
+`TfganError` whose message is one line naming the problem and the fix.
+"""
+
+
+class TfganError(Exception):
+    """Base class for the errors raised by tfgan_icr on bad input or configuration."""
+
+
+class DataError(TfganError):
+    """A data set is missing, corrupt, or described inconsistently."""
+
+
+class WeightsError(TfganError):
+    """Pretrained network weights (the FID Inception network) are missing, corrupt or unreachable."""
