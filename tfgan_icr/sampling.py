@@ -1,0 +1,38 @@
+"""Latents and labels for the generator: what G is fed, in one place.
+
+All draws are stateless: they are a pure function of a seed tensor, so a run that resumes
+at step s draws exactly the z and labels an uninterrupted run would have drawn.
+"""
+
+import gin
+import tensorflow as tf
+
+
+@gin.configurable
+def normal_latents(seed, batch_size, z_dim, truncation=None):
+    """z ~ N(0, I), optionally truncated: |z_i| > truncation is resampled (BigGAN's trick)."""
+    shape = tf.stack([batch_size, z_dim])
+    if truncation is None:
+        return tf.random.stateless_normal(shape, seed=seed)
+    return _truncated(seed, shape, truncation)
+
+
+def _truncated(seed, shape, threshold):
+    # Resample entries outside [-threshold, threshold] a few times, then clip what remains.
+    z = tf.random.stateless_normal(shape, seed=seed)
+    for i in range(8):
+        redraw = tf.random.stateless_normal(shape, seed=tf.random.experimental.stateless_fold_in(seed, i + 1))
+        z = tf.where(tf.abs(z) > threshold, redraw, z)
+    return tf.clip_by_value(z, -threshold, threshold)
+
+
+def uniform_labels(seed, batch_size, num_classes):
+    """Class labels drawn uniformly; zeros when the model is unconditional."""
+    if not num_classes:
+        return tf.zeros([batch_size], tf.int32)
+    return tf.random.stateless_uniform([batch_size], seed=seed, minval=0, maxval=num_classes, dtype=tf.int32)
+
+
+def grid_labels(num_classes, per_class):
+    """Labels for a sample grid: one row per class, ``per_class`` columns."""
+    return tf.repeat(tf.range(num_classes, dtype=tf.int32), per_class)
