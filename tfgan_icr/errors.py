@@ -15,3 +15,15 @@ class DataError(TfganError):
 
 class WeightsError(TfganError):
     """Pretrained network weights (the FID Inception network) are missing, corrupt or unreachable."""
+
+
+class ConfigError(TfganError):
+    """A gin config file or binding is wrong."""
+
+
+class CheckpointError(TfganError):
+    """A checkpoint is missing, or was written by a different model."""
+
+
+class TrainingDiverged(TfganError):
+    """A loss became NaN or infinite."""
