@@ -1,0 +1,71 @@
+"""Command line: python -m tfgan_icr.main --gin_config=FILE [--gin_bindings=...] --model_dir=DIR
+[--mode=train|sample] [--steps=N] [--num_samples=N]. Thin: flags -> gin -> one job."""
+
+import os
+import sys
+
+from absl import app, flags, logging
+
+from tfgan_icr.errors import TfganError
+
+FLAGS = flags.FLAGS
+flags.DEFINE_multi_string("gin_config", [], "gin config file(s) or names from gin_configs/; "
+                          "default: quickstart (or, for --mode=sample, the run's operative_config.gin)")
+flags.DEFINE_multi_string("gin_bindings", [], "extra gin bindings, e.g. 'train.batch_size = 32'")
+flags.DEFINE_string("model_dir", None, "run directory (default: runs/<config name>)")
+flags.DEFINE_enum("mode", "train", ["train", "sample"], "what to do")
+flags.DEFINE_integer("steps", None, "number of training iterations (overrides train.steps)")
+flags.DEFINE_integer("num_samples", None, "sample: also write this many single PNGs")
+
+
+def _config_files(mode, model_dir):
+    from tfgan_icr import config
+    if FLAGS.gin_config:
+        return FLAGS.gin_config
+    operative = os.path.join(model_dir, "operative_config.gin") if model_dir else None
+    if mode != "train" and operative and os.path.exists(operative):
+        return [operative]
+    return [config.DEFAULT_CONFIG]
+
+
+def _default_model_dir(config_files):
+    name = os.path.splitext(os.path.basename(config_files[-1]))[0]
+    return os.path.join("runs", name)
+
+
+def run(argv):
+    del argv
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    logging.set_verbosity(logging.ERROR)
+    from tfgan_icr import config
+    from tfgan_icr.training import loop
+
+    files = _config_files(FLAGS.mode, FLAGS.model_dir)
+    model_dir = FLAGS.model_dir or _default_model_dir(files)
+    bindings = list(FLAGS.gin_bindings)
+    if FLAGS.steps is not None:
+        bindings.append(f"train.steps = {FLAGS.steps}")
+    config.parse(files, bindings)
+    if FLAGS.mode == "train":
+        loop.train(model_dir)
+    elif FLAGS.mode == "sample":
+        loop.sample(model_dir, num_samples=FLAGS.num_samples or 0)
+
+
+def main(argv):
+    try:
+        run(argv)
+    except TfganError as error:
+        # gin appends "In call to configurable ..." lines; the first line is the message.
+        print(f"error: {str(error).splitlines()[0]}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+def entry_point():
+    app.run(main)
+
+
+if __name__ == "__main__":
+    entry_point()

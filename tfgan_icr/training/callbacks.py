@@ -1,0 +1,191 @@
+"""Keras callbacks of a training run: progress, metrics log, samples, checkpoints, NaN guard.
+
+`fit` runs one "epoch" of the remaining iterations; each callback counts iterations with
+the GAN's own `global_step`, so a resumed run continues the step count.
+"""
+
+import json
+import math
+import os
+import sys
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfgan_icr import images as image_io
+from tfgan_icr import sampling
+
+
+def _step(model):
+    return int(model.global_step.numpy())
+
+
+def _as_floats(logs):
+    return {k: float(np.asarray(v)) for k, v in (logs or {}).items()}
+
+
+def _format_duration(seconds):
+    if not math.isfinite(seconds):
+        return "?"
+    seconds = int(round(seconds))
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+class NaNGuard(keras.callbacks.Callback):
+    """Stops training at the first iteration whose logged losses are not finite.
+
+    It runs before the checkpoint callback, so no checkpoint is written after the failure.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.failure = None
+
+    def on_train_batch_end(self, batch, logs=None):
+        bad = {k: v for k, v in _as_floats(logs).items() if not math.isfinite(v)}
+        if bad:
+            names = ", ".join(f"{k}={v}" for k, v in sorted(bad.items()))
+            self.failure = (_step(self.model), names)
+            self.model.stop_training = True
+
+
+class MetricsLogger(keras.callbacks.Callback):
+    """Every `every` iterations: a console line, a metrics.jsonl record, TensorBoard scalars."""
+
+    def __init__(self, model_dir, total_steps, global_batch_size, n_dis, every=50, writer=None,
+                 stream=None, guard=None):
+        super().__init__()
+        self.path = os.path.join(model_dir, "metrics.jsonl")
+        self.total_steps = total_steps
+        self.global_batch_size = global_batch_size
+        self.n_dis = n_dis
+        self.every = max(1, int(every))
+        self.writer = writer
+        self.stream = stream or sys.stdout
+        self.guard = guard
+
+    def on_train_begin(self, logs=None):
+        self._mark = (time.perf_counter(), _step(self.model))
+        self._start = self._mark
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = _step(self.model)
+        if (self.guard is not None and self.guard.failure) or (step % self.every and step != self.total_steps):
+            return
+        now = time.perf_counter()
+        then, then_step = self._mark
+        self._mark = (now, step)
+        iterations = step - then_step
+        if iterations <= 0:
+            return
+        it_per_s = iterations / max(now - then, 1e-9)
+        done = step - self._start[1]
+        overall = done / max(now - self._start[0], 1e-9)
+        record = {"step": step, **_as_floats(logs),
+                  "iterations_per_second": it_per_s,
+                  # images/s counts the real images the discriminator consumes.
+                  "images_per_second": it_per_s * self.global_batch_size * self.n_dis,
+                  "seconds_per_iteration": 1.0 / it_per_s,
+                  "time": time.time()}
+        with open(self.path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+        if self.writer is not None:
+            with self.writer.as_default(step=step):
+                for key, value in record.items():
+                    if key not in ("step", "time"):
+                        tf.summary.scalar(key, value)
+        eta = (self.total_steps - step) / overall if overall > 0 else float("inf")
+        losses = "  ".join(f"{k} {record[k]:.4f}" for k in ("d_loss", "g_loss") if k in record)
+        print(f"step {step}/{self.total_steps}  {losses}  {record['images_per_second']:.0f} img/s  "
+              f"ETA {_format_duration(eta)}", file=self.stream, flush=True)
+
+
+class SampleGrid(keras.callbacks.Callback):
+    """Writes `samples/step_XXXXXXX.png` from a fixed z every `every` iterations.
+
+    Conditional models get one row per class. When the GAN has an EMA generator a second
+    grid `..._ema.png` is written from it.
+    """
+
+    def __init__(self, model_dir, every=500, per_class=10, unconditional_count=64, seed=0,
+                 total_steps=None, writer=None, guard=None):
+        super().__init__()
+        self.directory = os.path.join(model_dir, "samples")
+        self.every = max(1, int(every))
+        self.per_class = per_class
+        self.unconditional_count = unconditional_count
+        self.seed = seed
+        self.total_steps = total_steps
+        self.writer = writer
+        self.guard = guard
+
+    def on_train_begin(self, logs=None):
+        self.z, self.labels, self.rows = fixed_sample_inputs(self.model.generator, self.seed,
+                                                             self.per_class, self.unconditional_count)
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = _step(self.model)
+        if self.guard is not None and self.guard.failure:
+            return
+        if step % self.every == 0 or step == self.total_steps:
+            self.write(step)
+
+    def write(self, step):
+        paths = []
+        variants = [("", self.model.generator)]
+        if self.model.ema_generator is not None:
+            variants.append(("_ema", self.model.ema_generator))
+        for suffix, net in variants:
+            images = net(self.z, self.labels, training=False).numpy()
+            path = os.path.join(self.directory, f"step_{step:07d}{suffix}.png")
+            grid = image_io.make_grid(images, rows=self.rows)
+            image_io.write_png(path, grid)
+            paths.append(path)
+            if self.writer is not None:
+                with self.writer.as_default(step=step):
+                    tf.summary.image(f"samples{suffix}", grid[None], step=step)
+        return paths
+
+
+def fixed_sample_inputs(generator, seed, per_class=10, unconditional_count=64):
+    """The z (and labels) of a run's sample grids: the same for every grid of a run."""
+    if generator.num_classes:
+        labels = sampling.grid_labels(generator.num_classes, per_class)
+        rows = generator.num_classes
+    else:
+        labels = tf.zeros([unconditional_count], tf.int32)
+        rows = None
+    z = sampling.normal_latents(tf.constant([seed, 7919], tf.int64), tf.shape(labels)[0], generator.z_dim)
+    return z, labels, rows
+
+
+class Checkpointer(keras.callbacks.Callback):
+    """Saves a checkpoint every `every` iterations and when training ends normally."""
+
+    def __init__(self, store, every=500, guard=None, stream=None):
+        super().__init__()
+        self.store = store
+        self.every = max(1, int(every))
+        self.guard = guard
+        self.stream = stream or sys.stdout
+        self.last_saved_step = None
+
+    def save_now(self):
+        if self.guard is not None and self.guard.failure:
+            return
+        step = _step(self.model)
+        if step == self.last_saved_step:
+            return
+        self.store.save()
+        self.last_saved_step = step
+
+    def on_train_batch_end(self, batch, logs=None):
+        if _step(self.model) % self.every == 0:
+            self.save_now()
+
+    def on_train_end(self, logs=None):
+        self.save_now()

@@ -1,0 +1,39 @@
+"""tf.distribute strategies by name, so a config or a flag picks the hardware."""
+
+import gin
+import tensorflow as tf
+
+from tfgan_icr.errors import ConfigError
+
+STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
+
+
+@gin.configurable
+def make_strategy(kind="default", tpu="", logical_cpus=0):
+    """Return a tf.distribute strategy.
+
+    kind: "default" (one device), "mirrored" (all local GPUs, or `logical_cpus` CPU replicas),
+    "multi_worker" (MultiWorkerMirroredStrategy, configured by TF_CONFIG), "tpu" (`tpu` is the
+    TPU name or address; "" on a Colab/Cloud TPU VM finds the local one).
+    logical_cpus > 1 splits the CPU into that many logical devices (testing data parallelism
+    without accelerators); it must be set before TensorFlow initialises its devices.
+    """
+    if kind not in STRATEGIES:
+        raise ConfigError(f"unknown strategy {kind!r}: make_strategy.kind must be one of {', '.join(STRATEGIES)}")
+    if logical_cpus and logical_cpus > 1:
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * logical_cpus)
+    if kind == "default":
+        return tf.distribute.get_strategy()
+    if kind == "mirrored":
+        devices = None
+        if not tf.config.list_logical_devices("GPU") and logical_cpus and logical_cpus > 1:
+            devices = [d.name for d in tf.config.list_logical_devices("CPU")]
+        return tf.distribute.MirroredStrategy(devices=devices)
+    if kind == "multi_worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu)
+    tf.config.experimental_connect_to_cluster(resolver)
+    tf.tpu.experimental.initialize_tpu_system(resolver)
+    return tf.distribute.TPUStrategy(resolver)
