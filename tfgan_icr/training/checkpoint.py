@@ -19,11 +19,15 @@ BEST_SUBDIR = "best"
 
 
 def _trackables(gan):
-    objects = dict(generator=gan.generator, discriminator=gan.discriminator,
+    # Networks are saved as their ordered weight lists, not as Keras object graphs: TF's
+    # object graph does not follow layers that Keras 3 models keep in Python lists, and
+    # their non-trainable state (BN statistics, spectral-norm vectors) would be lost.
+    objects = dict(generator=list(gan.generator.weights),
+                   discriminator=list(gan.discriminator.weights),
                    g_optimizer=gan.g_optimizer, d_optimizer=gan.d_optimizer,
                    global_step=gan.global_step)
     if gan.ema_generator is not None:
-        objects["ema_generator"] = gan.ema_generator
+        objects["ema_generator"] = list(gan.ema_generator.weights)
     return objects
 
 

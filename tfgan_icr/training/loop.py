@@ -2,13 +2,12 @@
 vary is a gin parameter of `build_gan` (the method) or `train` (the run)."""
 
 import json
-import math
 import os
 import sys
 import time
 
 import gin
-import numpy as np
+import keras
 import tensorflow as tf
 
 from tfgan_icr import images as image_io
@@ -114,6 +113,7 @@ def train(model_dir, source=gin.REQUIRED, steps=10000, batch_size=64, seed=0, co
     spec = dict(num_classes=int(source.num_classes) if conditional else 0,
                 image_size=int(image_shape[1]), channels=int(image_shape[3]), seed=int(seed))
 
+    keras.utils.set_random_seed(seed)  # initial weights are a function of the seed
     with strategy.scope():
         gan = build_gan(seed=seed, **{k: spec[k] for k in ("num_classes", "image_size", "channels")})
         gan.build_all()
