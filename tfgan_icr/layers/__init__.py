@@ -1,0 +1,22 @@
+"""Network building blocks: spectral normalisation, (conditional) batch norm, projection head."""
+
+from tfgan_icr.layers.conditional_bn import BatchNorm, ConditionalBatchNorm
+from tfgan_icr.layers.projection import ProjectionHead
+from tfgan_icr.layers.spectral_norm import (
+    SNConv2D,
+    SNConv2DTranspose,
+    SNDense,
+    SNEmbedding,
+    l2_normalize,
+)
+
+__all__ = [
+    "BatchNorm",
+    "ConditionalBatchNorm",
+    "ProjectionHead",
+    "SNConv2D",
+    "SNConv2DTranspose",
+    "SNDense",
+    "SNEmbedding",
+    "l2_normalize",
+]

@@ -1,0 +1,30 @@
+"""Generator / discriminator networks (no training logic).
+
+Generators: ``G(z, labels=None, training=False) -> [B, H, W, C]`` float32 in [-1, 1].
+Discriminators: ``D(images, labels=None, training=False) -> [B]`` raw logits.
+The factories below are gin-configurable; the model classes themselves are not (see GUIDE).
+"""
+
+from tfgan_icr.models.resnet import (
+    ResNetDiscriminator,
+    ResNetGenerator,
+    resnet_discriminator,
+    resnet_generator,
+)
+from tfgan_icr.models.sndcgan import (
+    SNDCGANDiscriminator,
+    SNDCGANGenerator,
+    sndcgan_discriminator,
+    sndcgan_generator,
+)
+
+__all__ = [
+    "ResNetDiscriminator",
+    "ResNetGenerator",
+    "SNDCGANDiscriminator",
+    "SNDCGANGenerator",
+    "resnet_discriminator",
+    "resnet_generator",
+    "sndcgan_discriminator",
+    "sndcgan_generator",
+]

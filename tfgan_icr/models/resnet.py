@@ -1,0 +1,283 @@
+"""SNGAN ResNet for 32x32 images (Miyato et al. 2018, appendix "ResNet" for CIFAR-10;
+compare_gan ``resnet_cifar``).
+
+Generator::
+
+    z -> Dense(4*4*ch) -> reshape [4, 4, ch]
+      -> 3 x GBlock(ch):  BN-ReLU-up2-conv3x3-BN-ReLU-conv3x3  +  up2-conv1x1   (4 -> 32)
+      -> BN -> ReLU -> conv3x3 (channels) -> tanh
+
+Discriminator (every conv / dense spectrally normalised)::
+
+    OptimizedBlock(ch): conv3x3-ReLU-conv3x3-avgpool  +  avgpool-conv1x1       (32 -> 16)
+    DBlock(ch, down):   ReLU-conv3x3-ReLU-conv3x3-avgpool  +  conv1x1-avgpool  (16 -> 8)
+    DBlock(ch) x 2:     ReLU-conv3x3-ReLU-conv3x3  +  identity                 (8 -> 8)
+    ReLU -> global SUM pooling -> SN linear (+ projection when conditional)
+
+"up2" is nearest-neighbour 2x upsampling, "avgpool" 2x2 average pooling. With
+``num_classes > 0`` the generator's BNs are ``ConditionalBatchNorm`` on ``one_hot(labels)``
+and the discriminator ends in a projection head.
+
+Initialisation: Glorot-uniform for every kernel (the Keras default; SNGAN's reference
+code also uses Glorot-uniform initialisers), zero biases. The first conv of each generator
+block has no bias (a batch norm follows it).
+"""
+
+import gin
+import keras
+from keras import ops
+
+from tfgan_icr.layers import BatchNorm, ConditionalBatchNorm, ProjectionHead, SNConv2D, SNDense
+
+__all__ = [
+    "DBlock",
+    "GBlock",
+    "ResNetDiscriminator",
+    "ResNetGenerator",
+    "resnet_discriminator",
+    "resnet_generator",
+]
+
+_REGISTER = keras.saving.register_keras_serializable(package="tfgan_icr")
+KERNEL_INIT = "glorot_uniform"
+BN_MOMENTUM = 0.99
+BN_EPSILON = 1e-5
+
+
+def _check(num_classes, image_size, channels):
+    if int(num_classes) < 0:
+        raise ValueError(f"num_classes must be >= 0, got {num_classes}")
+    if int(channels) < 1:
+        raise ValueError(f"channels must be >= 1, got {channels}")
+    if int(image_size) != 32:
+        raise ValueError(f"The SNGAN ResNet architecture is defined for 32x32 images only; "
+                         f"got image_size={image_size} (pad or resize the data to 32).")
+
+
+def _norm(num_classes, name):
+    if num_classes > 0:
+        return ConditionalBatchNorm(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=name)
+    return BatchNorm(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=name)
+
+
+def _apply_norm(layer, x, c, training):
+    if c is None:
+        return layer(x, training=training)
+    return layer(x, c, training=training)
+
+
+def upsample2x(x):
+    """Nearest-neighbour 2x upsampling of ``[B, H, W, C]``."""
+    return ops.repeat(ops.repeat(x, 2, axis=1), 2, axis=2)
+
+
+def avgpool2x(x):
+    """2x2 average pooling, stride 2, of ``[B, H, W, C]``."""
+    return ops.average_pool(x, pool_size=2, strides=2, padding="valid")
+
+
+@_REGISTER
+class GBlock(keras.layers.Layer):
+    """Residual up-block. Call: ``block(x, c=None, training=None)``."""
+
+    def __init__(self, filters, num_classes=0, **kwargs):
+        super().__init__(**kwargs)
+        self.filters = int(filters)
+        self.num_classes = int(num_classes)
+        self.norm1 = _norm(self.num_classes, "norm1")
+        self.conv1 = keras.layers.Conv2D(self.filters, 3, padding="same", use_bias=False,
+                                         kernel_initializer=KERNEL_INIT, name="conv1")
+        self.norm2 = _norm(self.num_classes, "norm2")
+        self.conv2 = keras.layers.Conv2D(self.filters, 3, padding="same",
+                                         kernel_initializer=KERNEL_INIT, name="conv2")
+        self.shortcut = keras.layers.Conv2D(self.filters, 1, padding="valid",
+                                            kernel_initializer=KERNEL_INIT, name="shortcut")
+
+    def call(self, x, c=None, training=None):
+        training = bool(training)
+        h = ops.relu(_apply_norm(self.norm1, x, c, training))
+        h = self.conv1(upsample2x(h))
+        h = ops.relu(_apply_norm(self.norm2, h, c, training))
+        h = self.conv2(h)
+        return h + self.shortcut(upsample2x(x))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"filters": self.filters, "num_classes": self.num_classes})
+        return config
+
+
+@_REGISTER
+class DBlock(keras.layers.Layer):
+    """Residual discriminator block with spectrally normalised convolutions.
+
+    ``optimized=True``: the first block (no leading ReLU; shortcut avgpool -> conv1x1).
+    Otherwise ``ReLU-conv-ReLU-conv[-avgpool]`` with shortcut ``conv1x1[-avgpool]`` when
+    ``learnable_shortcut`` (default: when downsampling), else identity.
+    Call: ``block(x, training=None)``.
+    """
+
+    def __init__(self, filters, downsample=False, optimized=False, learnable_shortcut=None,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.filters = int(filters)
+        self.downsample = bool(downsample)
+        self.optimized = bool(optimized)
+        if learnable_shortcut is None:
+            learnable_shortcut = self.downsample or self.optimized
+        self.learnable_shortcut = bool(learnable_shortcut)
+        if self.optimized and not (self.downsample and self.learnable_shortcut):
+            raise ValueError("An optimized DBlock downsamples and has a learnable shortcut.")
+        self.conv1 = SNConv2D(self.filters, 3, kernel_initializer=KERNEL_INIT, name="conv1")
+        self.conv2 = SNConv2D(self.filters, 3, kernel_initializer=KERNEL_INIT, name="conv2")
+        self.shortcut = (SNConv2D(self.filters, 1, padding="valid",
+                                  kernel_initializer=KERNEL_INIT, name="shortcut")
+                         if self.learnable_shortcut else None)
+
+    def call(self, x, training=None):
+        training = bool(training)
+        h = x if self.optimized else ops.relu(x)
+        h = self.conv1(h, training=training)
+        h = self.conv2(ops.relu(h), training=training)
+        if self.downsample:
+            h = avgpool2x(h)
+        if self.optimized:
+            sc = self.shortcut(avgpool2x(x), training=training)
+        else:
+            sc = x
+            if self.shortcut is not None:
+                sc = self.shortcut(sc, training=training)
+            if self.downsample:
+                sc = avgpool2x(sc)
+        return h + sc
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"filters": self.filters, "downsample": self.downsample,
+                       "optimized": self.optimized,
+                       "learnable_shortcut": self.learnable_shortcut})
+        return config
+
+
+@_REGISTER
+class ResNetGenerator(keras.Model):
+    """``G(z, labels=None, training=False) -> [B, 32, 32, channels]`` in [-1, 1]."""
+
+    def __init__(self, z_dim=128, ch=256, num_classes=0, image_size=32, channels=3, **kwargs):
+        super().__init__(**kwargs)
+        _check(num_classes, image_size, channels)
+        self.z_dim = int(z_dim)
+        self.ch = int(ch)
+        self.num_classes = int(num_classes)
+        self.image_size = int(image_size)
+        self.channels = int(channels)
+        self.dense = keras.layers.Dense(4 * 4 * self.ch, kernel_initializer=KERNEL_INIT,
+                                        name="dense")
+        # Sub-layers are plain attributes, not lists: tf.train.Checkpoint does not see layers
+        # held in Python lists of a Keras 3 model (they would silently not be saved).
+        self.block1 = GBlock(self.ch, num_classes=self.num_classes, name="block1")
+        self.block2 = GBlock(self.ch, num_classes=self.num_classes, name="block2")
+        self.block3 = GBlock(self.ch, num_classes=self.num_classes, name="block3")
+        self.norm_out = _norm(self.num_classes, "norm_out")
+        self.conv_out = keras.layers.Conv2D(self.channels, 3, padding="same",
+                                            kernel_initializer=KERNEL_INIT, name="conv_out")
+
+    def call(self, z, labels=None, training=False):
+        training = bool(training)
+        c = None
+        if self.num_classes > 0:
+            if labels is None:
+                raise ValueError("This model is class-conditional (num_classes > 0): "
+                                 "pass labels.")
+            c = ops.one_hot(ops.cast(labels, "int32"), self.num_classes,
+                            dtype=self.compute_dtype)
+        h = self.dense(ops.cast(z, self.compute_dtype))
+        h = ops.reshape(h, (-1, 4, 4, self.ch))
+        for block in (self.block1, self.block2, self.block3):
+            h = block(h, c, training=training) if c is not None else block(h, training=training)
+        h = ops.relu(_apply_norm(self.norm_out, h, c, training))
+        return ops.cast(ops.tanh(self.conv_out(h)), "float32")
+
+    def _build_with_dummy_inputs(self):
+        self(ops.zeros((1, self.z_dim)), ops.zeros((1,), "int32"), training=False)
+
+    # .keras files: rebuild the variables by one dummy call before the weights are loaded.
+    def get_build_config(self):
+        return {"built": True} if self.built else None
+
+    def build_from_config(self, config):
+        if config and config.get("built"):
+            self._build_with_dummy_inputs()
+
+    def get_config(self):
+        return {"z_dim": self.z_dim, "ch": self.ch, "num_classes": self.num_classes,
+                "image_size": self.image_size, "channels": self.channels,
+                "name": self.name}
+
+
+@_REGISTER
+class ResNetDiscriminator(keras.Model):
+    """``D(images, labels=None, training=False) -> logits [B]`` (no activation)."""
+
+    def __init__(self, ch=128, num_classes=0, image_size=32, channels=3, **kwargs):
+        super().__init__(**kwargs)
+        _check(num_classes, image_size, channels)
+        self.ch = int(ch)
+        self.num_classes = int(num_classes)
+        self.image_size = int(image_size)
+        self.channels = int(channels)
+        # attributes, not a list (see the generator)
+        self.block1 = DBlock(self.ch, downsample=True, optimized=True, name="block1")
+        self.block2 = DBlock(self.ch, downsample=True, name="block2")
+        self.block3 = DBlock(self.ch, name="block3")
+        self.block4 = DBlock(self.ch, name="block4")
+        if self.num_classes > 0:
+            self.head = ProjectionHead(self.num_classes, kernel_initializer=KERNEL_INIT,
+                                       embeddings_initializer=KERNEL_INIT, name="head")
+        else:
+            self.head = SNDense(1, kernel_initializer=KERNEL_INIT, name="head")
+
+    def call(self, images, labels=None, training=False):
+        training = bool(training)
+        if self.num_classes > 0 and labels is None:
+            raise ValueError("This model is class-conditional (num_classes > 0): pass labels.")
+        h = ops.cast(images, self.compute_dtype)
+        for block in (self.block1, self.block2, self.block3, self.block4):
+            h = block(h, training=training)
+        h = ops.sum(ops.relu(h), axis=(1, 2))  # global sum pooling -> [B, ch]
+        if self.num_classes > 0:
+            logits = self.head(h, ops.cast(labels, "int32"), training=training)
+        else:
+            logits = ops.squeeze(self.head(h, training=training), axis=-1)
+        return ops.cast(logits, "float32")
+
+    def _build_with_dummy_inputs(self):
+        size = self.image_size
+        self(ops.zeros((1, size, size, self.channels)), ops.zeros((1,), "int32"),
+             training=False)
+
+    def get_build_config(self):
+        return {"built": True} if self.built else None
+
+    def build_from_config(self, config):
+        if config and config.get("built"):
+            self._build_with_dummy_inputs()
+
+    def get_config(self):
+        return {"ch": self.ch, "num_classes": self.num_classes,
+                "image_size": self.image_size, "channels": self.channels,
+                "name": self.name}
+
+
+@gin.configurable
+def resnet_generator(z_dim=128, ch=256, num_classes=0, image_size=32, channels=3):
+    """The SNGAN ResNet generator for 32x32 (unbuilt; call once on dummy inputs)."""
+    return ResNetGenerator(z_dim=z_dim, ch=ch, num_classes=num_classes,
+                           image_size=image_size, channels=channels)
+
+
+@gin.configurable
+def resnet_discriminator(ch=128, num_classes=0, image_size=32, channels=3):
+    """The SNGAN ResNet discriminator for 32x32 (unbuilt; call once on dummy inputs)."""
+    return ResNetDiscriminator(ch=ch, num_classes=num_classes, image_size=image_size,
+                               channels=channels)
