@@ -27,6 +27,7 @@ def register_configurables():
         gin.external_configurable(optimizer, module="keras.optimizers")
     # Imported for their @gin.configurable side effects.
     import tfgan_icr.data  # noqa: F401
+    import tfgan_icr.eval.evaluator  # noqa: F401
     import tfgan_icr.losses  # noqa: F401
     import tfgan_icr.models  # noqa: F401
     import tfgan_icr.sampling  # noqa: F401

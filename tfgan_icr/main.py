@@ -10,21 +10,23 @@ from tfgan_icr.errors import TfganError
 
 FLAGS = flags.FLAGS
 flags.DEFINE_multi_string("gin_config", [], "gin config file(s) or names from gin_configs/; "
-                          "default: quickstart (or, for --mode=sample, the run's operative_config.gin)")
+                          "default: quickstart (for --mode=sample/eval: the run's config.gin)")
 flags.DEFINE_multi_string("gin_bindings", [], "extra gin bindings, e.g. 'train.batch_size = 32'")
 flags.DEFINE_string("model_dir", None, "run directory (default: runs/<config name>)")
-flags.DEFINE_enum("mode", "train", ["train", "sample"], "what to do")
+flags.DEFINE_enum("mode", "train", ["train", "sample", "eval"], "what to do")
 flags.DEFINE_integer("steps", None, "number of training iterations (overrides train.steps)")
-flags.DEFINE_integer("num_samples", None, "sample: also write this many single PNGs")
+flags.DEFINE_integer("num_samples", None, "sample: also write this many single PNGs; "
+                     "eval: generated images for FID/KID (default Evaluator.num_samples)")
 
 
 def _config_files(mode, model_dir):
     from tfgan_icr import config
     if FLAGS.gin_config:
         return FLAGS.gin_config
-    operative = os.path.join(model_dir, "operative_config.gin") if model_dir else None
-    if mode != "train" and operative and os.path.exists(operative):
-        return [operative]
+    if mode != "train" and model_dir:
+        for name in ("config.gin", "operative_config.gin"):
+            if os.path.exists(os.path.join(model_dir, name)):
+                return [os.path.join(model_dir, name)]
     return [config.DEFAULT_CONFIG]
 
 
@@ -50,6 +52,8 @@ def run(argv):
         loop.train(model_dir)
     elif FLAGS.mode == "sample":
         loop.sample(model_dir, num_samples=FLAGS.num_samples or 0)
+    elif FLAGS.mode == "eval":
+        loop.evaluate(model_dir, num_samples=FLAGS.num_samples)
 
 
 def main(argv):

@@ -189,3 +189,42 @@ class Checkpointer(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         self.save_now()
+
+
+class PeriodicEvaluation(keras.callbacks.Callback):
+    """Every `every` iterations: FID/KID of the (EMA) generator, logged like `--mode=eval`;
+    the checkpoint with the lowest FID so far is kept in `<model_dir>/best/`."""
+
+    def __init__(self, evaluator, every, best_store, model_dir, writer=None, stream=None, guard=None):
+        super().__init__()
+        self.evaluator = evaluator
+        self.every = max(1, int(every))
+        self.best_store = best_store
+        self.model_dir = model_dir
+        self.writer = writer
+        self.stream = stream or sys.stdout
+        self.guard = guard
+        self.best_path = os.path.join(best_store.directory, "best.json")
+        self.best_fid = None
+        if os.path.exists(self.best_path):
+            with open(self.best_path) as f:
+                self.best_fid = json.load(f)["fid"]
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = _step(self.model)
+        if (self.guard is not None and self.guard.failure) or step % self.every:
+            return
+        from tfgan_icr.eval.evaluator import log_results
+        net = self.model.ema_generator or self.model.generator
+        results = self.evaluator(net)
+        log_results(self.model_dir, step, results, writer=self.writer, stream=self.stream)
+        if self.best_fid is None or results["fid"] < self.best_fid:
+            self.best_fid = results["fid"]
+            path = self.best_store.save()
+            tmp = f"{self.best_path}.tmp-{os.getpid()}"
+            with open(tmp, "w") as f:
+                json.dump({"step": step, "fid": results["fid"], "label": results["fid_label"],
+                           "checkpoint": path}, f, indent=1)
+            os.replace(tmp, self.best_path)
+            print(f"new best {results['fid_label']} = {results['fid']:.3f}: saved {path}",
+                  file=self.stream, flush=True)

@@ -15,12 +15,13 @@ from tfgan_icr import losses
 from tfgan_icr.data import make_dataset
 from tfgan_icr.errors import CheckpointError, ConfigError, TrainingDiverged
 from tfgan_icr.training import callbacks as cb
-from tfgan_icr.training.checkpoint import CheckpointStore
+from tfgan_icr.training.checkpoint import BEST_SUBDIR, CheckpointStore
 from tfgan_icr.training.distribute import make_strategy
 from tfgan_icr.training.gan import GAN
 
 MODEL_SPEC = "model_spec.json"
 OPERATIVE_CONFIG = "operative_config.gin"
+FULL_CONFIG = "config.gin"
 
 
 @gin.configurable(denylist=["num_classes", "image_size", "channels", "seed"])
@@ -90,14 +91,16 @@ def restore_trained(model_dir):
 @gin.configurable(denylist=["model_dir", "stream"])
 def train(model_dir, source=gin.REQUIRED, steps=10000, batch_size=64, seed=0, conditional=True,
           log_every=50, sample_every=500, checkpoint_every=500, keep_checkpoints=3,
-          steps_per_execution=1, deterministic=False, strategy_fn=make_strategy, stream=None):
+          steps_per_execution=1, deterministic=False, eval_every=0, strategy_fn=make_strategy,
+          stream=None):
     """Train (or resume) a GAN in `model_dir`.
 
     source: a data source (e.g. @fashion_mnist()); batch_size: the global batch of each D and G
     update; steps: iterations (each is n_dis D updates + one G update); conditional: feed class
     labels to G and D when the data has them. The run writes checkpoints, samples/,
     metrics.jsonl, TensorBoard events and operative_config.gin into model_dir and resumes from
-    the latest checkpoint there.
+    the latest checkpoint there. eval_every > 0 evaluates FID/KID (the `Evaluator` settings)
+    at that interval and keeps the best checkpoint by FID in model_dir/best.
     """
     stream = stream or sys.stdout
     if deterministic:
@@ -133,6 +136,9 @@ def train(model_dir, source=gin.REQUIRED, steps=10000, batch_size=64, seed=0, co
     os.makedirs(model_dir, exist_ok=True)
     _write_atomically(os.path.join(model_dir, MODEL_SPEC), json.dumps(spec, indent=2) + "\n")
     _write_atomically(os.path.join(model_dir, OPERATIVE_CONFIG), gin.operative_config_str())
+    # Every binding as given (also those of jobs not run yet, such as evaluation): what
+    # --mode=sample/eval re-read.
+    _write_atomically(os.path.join(model_dir, FULL_CONFIG), gin.config_str())
 
     elements_per_step = gan.n_dis * batch_size
     dataset = make_dataset(source, batch_size=elements_per_step, seed=seed,
@@ -148,6 +154,11 @@ def train(model_dir, source=gin.REQUIRED, steps=10000, batch_size=64, seed=0, co
                       guard=guard),
         checkpointer,
     ]
+    if eval_every:
+        from tfgan_icr.eval.evaluator import Evaluator
+        best = CheckpointStore(model_dir, gan, max_to_keep=1, subdir=BEST_SUBDIR)
+        callbacks.insert(-1, cb.PeriodicEvaluation(Evaluator(stream=stream), eval_every, best, model_dir,
+                                                   writer=writer, stream=stream, guard=guard))
     print(f"training {steps - start} iterations (step {start} -> {steps}), batch {batch_size}, "
           f"n_dis {gan.n_dis}, {replicas} replica(s); writing to {model_dir}", file=stream, flush=True)
     started = time.perf_counter()
@@ -204,3 +215,21 @@ def sample(model_dir, num_samples=0, use_ema=True, per_class=10, unconditional_c
                 written.append(image_io.write_png(os.path.join(single_dir, name), image))
         print(f"wrote {len(written)} images to {single_dir}", file=stream)
     return {"grid": grid_path, "images": written, "step": step}
+
+
+@gin.configurable(denylist=["model_dir", "num_samples", "stream"])
+def evaluate(model_dir, num_samples=None, use_ema=True, stream=None):
+    """FID and KID (IS when the network has logits) of the latest checkpoint's generator
+    (the EMA generator when there is one), against `Evaluator.reference_source`; the results
+    go to metrics.jsonl, TensorBoard and the console."""
+    from tfgan_icr.eval.evaluator import Evaluator, log_results
+    stream = stream or sys.stdout
+    evaluator = Evaluator(stream=stream)  # config errors before the (slow) restore
+    gan, _ = restore_trained(model_dir)
+    net = gan.ema_generator if (use_ema and gan.ema_generator is not None) else gan.generator
+    step = int(gan.global_step.numpy())
+    results = evaluator(net, num_samples)
+    results["generator"] = "ema" if net is gan.ema_generator else "g"
+    writer = tf.summary.create_file_writer(os.path.join(model_dir, "tensorboard"))
+    log_results(model_dir, step, results, writer=writer, stream=stream)
+    return results

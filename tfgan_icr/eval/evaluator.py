@@ -1,0 +1,232 @@
+"""Evaluating a generator: FID and KID against a real split (and IS when the network has
+logits), with the real split's statistics computed once and cached.
+
+Every number is labelled with what it depends on, e.g. "FID@10k vs fashion_mnist[test],
+inception-2015-12-05": the sample count, the reference split and the network.
+"""
+
+import hashlib
+import json
+import os
+import re
+import sys
+import time
+
+import gin
+import numpy as np
+import tensorflow as tf
+
+from tfgan_icr.data import make_dataset
+from tfgan_icr.errors import ConfigError
+from tfgan_icr.eval.metrics import FeatureStats, inception_score_from_logits
+from tfgan_icr.eval.weights import cache_dir as default_cache_dir
+
+STATS_VERSION = 1
+
+
+def _count_label(n):
+    return f"{n // 1000}k" if n % 1000 == 0 and n >= 1000 else str(n)
+
+
+def _slug(text):
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")
+
+
+class Progress:
+    """A one-line progress report for feature extraction: images, images/s, ETA."""
+
+    def __init__(self, what, total, stream=None, every_seconds=10.0):
+        self.what, self.total = what, total
+        self.stream = stream or sys.stdout
+        self.every = every_seconds
+        self.start = self.last = time.perf_counter()
+        self.done = 0
+
+    def update(self, n):
+        self.done += n
+        now = time.perf_counter()
+        if now - self.last >= self.every or self.done >= self.total:
+            self.last = now
+            rate = self.done / max(now - self.start, 1e-9)
+            eta = (self.total - self.done) / rate if rate > 0 else float("inf")
+            print(f"  {self.what}: {self.done}/{self.total} images, {rate:.1f} img/s, ETA {eta:.0f} s",
+                  file=self.stream, flush=True)
+
+    @property
+    def seconds(self):
+        return time.perf_counter() - self.start
+
+
+def _fingerprint(images):
+    """A short hash of the first real images: a different data set or preprocessing changes it."""
+    quantised = np.round((np.asarray(images, np.float32) + 1.0) * 127.5).astype(np.uint8)
+    return hashlib.sha1(quantised.tobytes()).hexdigest()[:16]
+
+
+@gin.configurable
+class Evaluator:
+    """Computes FID, KID (and IS with logits) of generators against a real split.
+
+    reference_source: the real data (e.g. @reference/fashion_mnist() with
+    reference/fashion_mnist.split = "test"). num_samples: generated images per evaluation.
+    network: the FID network source for `load_inception` ("auto": the offline port of the
+    2015-12-05 Inception graph). reference_limit: use at most this many real images.
+    """
+
+    def __init__(self, reference_source=None, num_samples=10000, network="auto",
+                 batch_size=50, reference_limit=None, kid_subsets=100, kid_subset_size=1000,
+                 cache_dir=None, seed=0, stream=None):
+        if reference_source is None:
+            raise ConfigError("no reference data for evaluation: bind Evaluator.reference_source, e.g. "
+                              "`Evaluator.reference_source = @reference/fashion_mnist()` and "
+                              "`reference/fashion_mnist.split = 'test'`")
+        self.reference_source = reference_source
+        self.num_samples = int(num_samples)
+        self.network = network
+        self.batch_size = int(batch_size)
+        self.reference_limit = reference_limit
+        self.kid_subsets = int(kid_subsets)
+        self.kid_subset_size = int(kid_subset_size)
+        self.cache_dir = cache_dir
+        self.seed = int(seed)
+        self.stream = stream or sys.stdout
+        self._net = None
+
+    @property
+    def net(self):
+        if self._net is None:
+            from tfgan_icr.eval.inception import load_inception
+            self._net = load_inception(self.network, cache_dir=self.cache_dir)
+        return self._net
+
+    # -- the real side -------------------------------------------------------------------
+    def reference_count(self):
+        n = self.reference_source.num_examples
+        return min(n, int(self.reference_limit)) if self.reference_limit else n
+
+    def reference_cache_path(self, image_size, channels):
+        name = (f"{_slug(self.reference_source.name)}_{image_size}px_{channels}ch_"
+                f"n{self.reference_count()}_{_slug(self.net.name)}.npz")
+        return os.path.join(default_cache_dir(self.cache_dir), "reference_stats", name)
+
+    def _reference_batches(self, image_size, channels):
+        count = self.reference_count()
+        dataset = make_dataset(self.reference_source, batch_size=self.batch_size, image_size=image_size,
+                               channels=channels, repeat=False, shuffle=False, drop_remainder=False)
+        seen = 0
+        for images, _ in dataset:
+            images = images[: count - seen]
+            seen += int(images.shape[0])
+            yield images
+            if seen >= count:
+                return
+
+    def reference_stats(self, image_size, channels):
+        """The real split's statistics, from the cache when it matches, else computed and cached."""
+        path = self.reference_cache_path(image_size, channels)
+        first = next(self._reference_batches(image_size, channels))
+        meta = dict(version=STATS_VERSION, source=self.reference_source.name,
+                    num_examples=self.reference_count(), image_size=int(image_size),
+                    channels=int(channels), network=self.net.name, fingerprint=_fingerprint(first))
+        if os.path.exists(path):
+            reason = self._stale_reason(path, meta)
+            if reason is None:
+                return FeatureStats.load(path)
+            print(f"reference statistics {path} are stale ({reason}); recomputing", file=self.stream)
+        stats = FeatureStats(max_features=self.reference_count())
+        progress = Progress(f"features of {self.reference_source.name}", self.reference_count(), self.stream)
+        for images in self._reference_batches(image_size, channels):
+            stats.add(self.net(images)["pool3"])
+            progress.update(int(images.shape[0]))
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = f"{path}.tmp-{os.getpid()}.npz"
+        stats.save(tmp)
+        os.replace(tmp, path)
+        with open(path + ".json", "w") as f:  # written last: without it the cache counts as stale
+            json.dump(meta, f, indent=1)
+        return stats
+
+    @staticmethod
+    def _stale_reason(path, meta):
+        try:
+            with open(path + ".json") as f:
+                saved = json.load(f)
+        except (OSError, ValueError):
+            return "no readable metadata"
+        for key, value in meta.items():
+            if saved.get(key) != value:
+                return f"{key} was {saved.get(key)!r}, now {value!r}"
+        return None
+
+    # -- the generated side --------------------------------------------------------------
+    def generated_features(self, generator, num_samples=None):
+        """pool3 statistics (and logits when available) of `num_samples` generated images.
+
+        Class-conditional generators get balanced labels (sample i has class i mod K).
+        """
+        num_samples = int(num_samples or self.num_samples)
+        stats = FeatureStats(max_features=num_samples)
+        logits = []
+        progress = Progress("features of generated images", num_samples, self.stream)
+        for start in range(0, num_samples, self.batch_size):
+            n = min(self.batch_size, num_samples - start)
+            z = tf.random.stateless_normal([n, generator.z_dim],
+                                           seed=tf.constant([self.seed, 7907 + start], tf.int64))
+            labels = (tf.range(start, start + n) % generator.num_classes if generator.num_classes
+                      else tf.zeros([n], tf.int32))
+            images = generator(z, tf.cast(labels, tf.int32), training=False)
+            out = self.net(images)
+            stats.add(out["pool3"])
+            if "logits" in out:
+                logits.append(out["logits"])
+            progress.update(n)
+        return stats, (np.concatenate(logits) if logits else None), progress.seconds
+
+    def __call__(self, generator, num_samples=None):
+        """Evaluate `generator`; returns a dict of results with labels and timings."""
+        num_samples = int(num_samples or self.num_samples)
+        real = self.reference_stats(generator.image_size, generator.channels)
+        fake, logits, seconds = self.generated_features(generator, num_samples)
+        count, split = _count_label(num_samples), self.reference_source.name
+        results = {
+            "fid": fake.fid(real),
+            "fid_label": f"FID@{count} vs {split}, {self.net.name}",
+            "num_samples": num_samples,
+            "reference": split,
+            "reference_examples": self.reference_count(),
+            "network": self.net.name,
+            "seconds_per_1k_generated": 1000.0 * seconds / num_samples,
+        }
+        subset = min(self.kid_subset_size, num_samples, len(real.features))
+        if subset >= 2:
+            kid, kid_std = fake.kid(real, num_subsets=self.kid_subsets, subset_size=subset, seed=self.seed)
+            results.update(kid=kid, kid_std=kid_std, kid_label=f"KID@{count} vs {split}, {self.net.name}")
+        if logits is not None:
+            mean, std = inception_score_from_logits(logits)
+            results.update(inception_score=mean, inception_score_std=std,
+                           inception_score_label=f"IS@{count}, {self.net.name}")
+        else:
+            results["inception_score"] = None
+            results["inception_score_label"] = f"IS unavailable: {self.net.name} has no logits"
+        return results
+
+
+def log_results(model_dir, step, results, writer=None, stream=None):
+    """Append an evaluation to metrics.jsonl, TensorBoard and the console."""
+    stream = stream or sys.stdout
+    record = {"step": int(step), "event": "eval", **results, "time": time.time()}
+    with open(os.path.join(model_dir, "metrics.jsonl"), "a") as f:
+        f.write(json.dumps(record) + "\n")
+    if writer is not None:
+        with writer.as_default(step=int(step)):
+            for key in ("fid", "kid", "inception_score"):
+                if results.get(key) is not None:
+                    tf.summary.scalar(f"eval/{key}", results[key])
+        writer.flush()
+    line = f"step {step}: {results['fid_label']} = {results['fid']:.3f}"
+    if "kid" in results:
+        line += f"; {results['kid_label']} = {results['kid']:.5f} ± {results['kid_std']:.5f}"
+    line += f"; {results['inception_score_label']}"
+    if results.get("inception_score") is not None:
+        line += f" = {results['inception_score']:.3f}"
+    print(line, file=stream, flush=True)
