@@ -89,14 +89,23 @@ class Evaluator:
         self.kid_subset_size = int(kid_subset_size)
         self.cache_dir = cache_dir
         self.seed = int(seed)
-        self.stream = stream or sys.stdout
+        self._stream = stream
         self._net = None
 
     @property
+    def stream(self):
+        return self._stream or sys.stdout
+
+    @property
     def net(self):
+        """The feature network: loaded from `network` (a `load_inception` source), or `network`
+        itself when it is already a network object (name, has_logits, __call__)."""
         if self._net is None:
-            from tfgan_icr.eval.inception import load_inception
-            self._net = load_inception(self.network, cache_dir=self.cache_dir)
+            if isinstance(self.network, str):
+                from tfgan_icr.eval.inception import load_inception
+                self._net = load_inception(self.network, cache_dir=self.cache_dir)
+            else:
+                self._net = self.network
         return self._net
 
     # -- the real side -------------------------------------------------------------------
@@ -132,7 +141,8 @@ class Evaluator:
             reason = self._stale_reason(path, meta)
             if reason is None:
                 return FeatureStats.load(path)
-            print(f"reference statistics {path} are stale ({reason}); recomputing", file=self.stream)
+            print(f"reference statistics {path} are stale ({reason}); recomputing", file=self.stream,
+                  flush=True)
         stats = FeatureStats(max_features=self.reference_count())
         progress = Progress(f"features of {self.reference_source.name}", self.reference_count(), self.stream)
         for images in self._reference_batches(image_size, channels):
