@@ -41,8 +41,10 @@ def make_gan(n_dis=1, ema=False, d_terms=(), g_terms=(), seed=0):
     ema_g = TinyGenerator() if ema else None
     gan = GAN(g, TinyDiscriminator(), n_dis=n_dis, ema_generator=ema_g, ema_decay=0.5, seed=seed)
     gan.compile(g_optimizer=keras.optimizers.Adam(1e-2), d_optimizer=keras.optimizers.Adam(1e-2),
-                discriminator_loss=losses.hinge_discriminator_loss,
-                generator_loss=losses.hinge_generator_loss, d_terms=d_terms, g_terms=g_terms)
+                # Non-saturating: with hinge, D's bias gradient is exactly 0 while every logit
+                # is inside the margin, so "every variable changes" would depend on the init.
+                discriminator_loss=losses.non_saturating_discriminator_loss,
+                generator_loss=losses.non_saturating_generator_loss, d_terms=d_terms, g_terms=g_terms)
     gan.build_all()
     return gan
 
