@@ -3,7 +3,10 @@
 Generators: ``G(z, labels=None, training=False) -> [B, H, W, C]`` float32 in [-1, 1].
 Discriminators: ``D(images, labels=None, training=False) -> [B]`` raw logits.
 The factories below are gin-configurable; the model classes themselves are not (see GUIDE).
+Every architecture subclasses ``base.Generator`` / ``base.Discriminator``.
 """
+
+from tfgan_icr.models.base import Discriminator, Generator
 
 from tfgan_icr.models.resnet import (
     ResNetDiscriminator,
@@ -19,6 +22,8 @@ from tfgan_icr.models.sndcgan import (
 )
 
 __all__ = [
+    "Discriminator",
+    "Generator",
     "ResNetDiscriminator",
     "ResNetGenerator",
     "SNDCGANDiscriminator",

@@ -27,7 +27,15 @@ import gin
 import keras
 from keras import ops
 
-from tfgan_icr.layers import BatchNorm, ConditionalBatchNorm, ProjectionHead, SNConv2D, SNDense
+from tfgan_icr.layers import SNConv2D
+from tfgan_icr.models.base import (
+    KERNEL_INIT,
+    REGISTER,
+    Discriminator,
+    Generator,
+    apply_conditioned,
+    class_norm,
+)
 
 __all__ = [
     "DBlock",
@@ -38,32 +46,11 @@ __all__ = [
     "resnet_generator",
 ]
 
-_REGISTER = keras.saving.register_keras_serializable(package="tfgan_icr")
-KERNEL_INIT = "glorot_uniform"
-BN_MOMENTUM = 0.99
-BN_EPSILON = 1e-5
 
-
-def _check(num_classes, image_size, channels):
-    if int(num_classes) < 0:
-        raise ValueError(f"num_classes must be >= 0, got {num_classes}")
-    if int(channels) < 1:
-        raise ValueError(f"channels must be >= 1, got {channels}")
+def _check_image_size(image_size):
     if int(image_size) != 32:
         raise ValueError(f"The SNGAN ResNet architecture is defined for 32x32 images only; "
                          f"got image_size={image_size} (pad or resize the data to 32).")
-
-
-def _norm(num_classes, name):
-    if num_classes > 0:
-        return ConditionalBatchNorm(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=name)
-    return BatchNorm(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=name)
-
-
-def _apply_norm(layer, x, c, training):
-    if c is None:
-        return layer(x, training=training)
-    return layer(x, c, training=training)
 
 
 def upsample2x(x):
@@ -76,7 +63,7 @@ def avgpool2x(x):
     return ops.average_pool(x, pool_size=2, strides=2, padding="valid")
 
 
-@_REGISTER
+@REGISTER
 class GBlock(keras.layers.Layer):
     """Residual up-block. Call: ``block(x, c=None, training=None)``."""
 
@@ -84,10 +71,10 @@ class GBlock(keras.layers.Layer):
         super().__init__(**kwargs)
         self.filters = int(filters)
         self.num_classes = int(num_classes)
-        self.norm1 = _norm(self.num_classes, "norm1")
+        self.norm1 = class_norm(self.num_classes, "norm1")
         self.conv1 = keras.layers.Conv2D(self.filters, 3, padding="same", use_bias=False,
                                          kernel_initializer=KERNEL_INIT, name="conv1")
-        self.norm2 = _norm(self.num_classes, "norm2")
+        self.norm2 = class_norm(self.num_classes, "norm2")
         self.conv2 = keras.layers.Conv2D(self.filters, 3, padding="same",
                                          kernel_initializer=KERNEL_INIT, name="conv2")
         self.shortcut = keras.layers.Conv2D(self.filters, 1, padding="valid",
@@ -95,9 +82,9 @@ class GBlock(keras.layers.Layer):
 
     def call(self, x, c=None, training=None):
         training = bool(training)
-        h = ops.relu(_apply_norm(self.norm1, x, c, training))
+        h = ops.relu(apply_conditioned(self.norm1, x, c, training))
         h = self.conv1(upsample2x(h))
-        h = ops.relu(_apply_norm(self.norm2, h, c, training))
+        h = ops.relu(apply_conditioned(self.norm2, h, c, training))
         h = self.conv2(h)
         return h + self.shortcut(upsample2x(x))
 
@@ -107,7 +94,7 @@ class GBlock(keras.layers.Layer):
         return config
 
 
-@_REGISTER
+@REGISTER
 class DBlock(keras.layers.Layer):
     """Residual discriminator block with spectrally normalised convolutions.
 
@@ -159,114 +146,58 @@ class DBlock(keras.layers.Layer):
         return config
 
 
-@_REGISTER
-class ResNetGenerator(keras.Model):
+@REGISTER
+class ResNetGenerator(Generator):
     """``G(z, labels=None, training=False) -> [B, 32, 32, channels]`` in [-1, 1]."""
 
+    ARCH_CONFIG = ("ch",)
+    validate_image_size = staticmethod(_check_image_size)
+
     def __init__(self, z_dim=128, ch=256, num_classes=0, image_size=32, channels=3, **kwargs):
-        super().__init__(**kwargs)
-        _check(num_classes, image_size, channels)
-        self.z_dim = int(z_dim)
+        super().__init__(z_dim=z_dim, num_classes=num_classes, image_size=image_size,
+                         channels=channels, **kwargs)
         self.ch = int(ch)
-        self.num_classes = int(num_classes)
-        self.image_size = int(image_size)
-        self.channels = int(channels)
         self.dense = keras.layers.Dense(4 * 4 * self.ch, kernel_initializer=KERNEL_INIT,
                                         name="dense")
-        # Sub-layers are plain attributes, not lists: tf.train.Checkpoint does not see layers
-        # held in Python lists of a Keras 3 model (they would silently not be saved).
+        # Sub-layers are plain attributes, not lists (see tfgan_icr.models.base).
         self.block1 = GBlock(self.ch, num_classes=self.num_classes, name="block1")
         self.block2 = GBlock(self.ch, num_classes=self.num_classes, name="block2")
         self.block3 = GBlock(self.ch, num_classes=self.num_classes, name="block3")
-        self.norm_out = _norm(self.num_classes, "norm_out")
+        self.norm_out = class_norm(self.num_classes, "norm_out")
         self.conv_out = keras.layers.Conv2D(self.channels, 3, padding="same",
                                             kernel_initializer=KERNEL_INIT, name="conv_out")
 
-    def call(self, z, labels=None, training=False):
-        training = bool(training)
-        c = None
-        if self.num_classes > 0:
-            if labels is None:
-                raise ValueError("This model is class-conditional (num_classes > 0): "
-                                 "pass labels.")
-            c = ops.one_hot(ops.cast(labels, "int32"), self.num_classes,
-                            dtype=self.compute_dtype)
-        h = self.dense(ops.cast(z, self.compute_dtype))
-        h = ops.reshape(h, (-1, 4, 4, self.ch))
+    def synthesize(self, z, c, training):
+        h = ops.reshape(self.dense(z), (-1, 4, 4, self.ch))
         for block in (self.block1, self.block2, self.block3):
-            h = block(h, c, training=training) if c is not None else block(h, training=training)
-        h = ops.relu(_apply_norm(self.norm_out, h, c, training))
-        return ops.cast(ops.tanh(self.conv_out(h)), "float32")
-
-    def _build_with_dummy_inputs(self):
-        self(ops.zeros((1, self.z_dim)), ops.zeros((1,), "int32"), training=False)
-
-    # .keras files: rebuild the variables by one dummy call before the weights are loaded.
-    def get_build_config(self):
-        return {"built": True} if self.built else None
-
-    def build_from_config(self, config):
-        if config and config.get("built"):
-            self._build_with_dummy_inputs()
-
-    def get_config(self):
-        return {"z_dim": self.z_dim, "ch": self.ch, "num_classes": self.num_classes,
-                "image_size": self.image_size, "channels": self.channels,
-                "name": self.name}
+            h = apply_conditioned(block, h, c, training)
+        h = ops.relu(apply_conditioned(self.norm_out, h, c, training))
+        return self.conv_out(h)
 
 
-@_REGISTER
-class ResNetDiscriminator(keras.Model):
+@REGISTER
+class ResNetDiscriminator(Discriminator):
     """``D(images, labels=None, training=False) -> logits [B]`` (no activation)."""
 
+    ARCH_CONFIG = ("ch",)
+    validate_image_size = staticmethod(_check_image_size)
+
     def __init__(self, ch=128, num_classes=0, image_size=32, channels=3, **kwargs):
-        super().__init__(**kwargs)
-        _check(num_classes, image_size, channels)
+        super().__init__(num_classes=num_classes, image_size=image_size, channels=channels,
+                         **kwargs)
         self.ch = int(ch)
-        self.num_classes = int(num_classes)
-        self.image_size = int(image_size)
-        self.channels = int(channels)
-        # attributes, not a list (see the generator)
+        # attributes, not a list
         self.block1 = DBlock(self.ch, downsample=True, optimized=True, name="block1")
         self.block2 = DBlock(self.ch, downsample=True, name="block2")
         self.block3 = DBlock(self.ch, name="block3")
         self.block4 = DBlock(self.ch, name="block4")
-        if self.num_classes > 0:
-            self.head = ProjectionHead(self.num_classes, kernel_initializer=KERNEL_INIT,
-                                       embeddings_initializer=KERNEL_INIT, name="head")
-        else:
-            self.head = SNDense(1, kernel_initializer=KERNEL_INIT, name="head")
+        self.head = self.make_head()
 
-    def call(self, images, labels=None, training=False):
-        training = bool(training)
-        if self.num_classes > 0 and labels is None:
-            raise ValueError("This model is class-conditional (num_classes > 0): pass labels.")
-        h = ops.cast(images, self.compute_dtype)
+    def features(self, x, training):
+        h = x
         for block in (self.block1, self.block2, self.block3, self.block4):
             h = block(h, training=training)
-        h = ops.sum(ops.relu(h), axis=(1, 2))  # global sum pooling -> [B, ch]
-        if self.num_classes > 0:
-            logits = self.head(h, ops.cast(labels, "int32"), training=training)
-        else:
-            logits = ops.squeeze(self.head(h, training=training), axis=-1)
-        return ops.cast(logits, "float32")
-
-    def _build_with_dummy_inputs(self):
-        size = self.image_size
-        self(ops.zeros((1, size, size, self.channels)), ops.zeros((1,), "int32"),
-             training=False)
-
-    def get_build_config(self):
-        return {"built": True} if self.built else None
-
-    def build_from_config(self, config):
-        if config and config.get("built"):
-            self._build_with_dummy_inputs()
-
-    def get_config(self):
-        return {"ch": self.ch, "num_classes": self.num_classes,
-                "image_size": self.image_size, "channels": self.channels,
-                "name": self.name}
+        return ops.sum(ops.relu(h), axis=(1, 2))  # global sum pooling -> [B, ch]
 
 
 @gin.configurable

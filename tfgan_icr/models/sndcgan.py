@@ -24,7 +24,15 @@ import gin
 import keras
 from keras import ops
 
-from tfgan_icr.layers import BatchNorm, ConditionalBatchNorm, ProjectionHead, SNConv2D, SNDense
+from tfgan_icr.layers import SNConv2D
+from tfgan_icr.models.base import (
+    KERNEL_INIT,
+    REGISTER,
+    Discriminator,
+    Generator,
+    apply_conditioned,
+    class_norm,
+)
 
 __all__ = [
     "SNDCGANDiscriminator",
@@ -33,155 +41,76 @@ __all__ = [
     "sndcgan_generator",
 ]
 
-_REGISTER = keras.saving.register_keras_serializable(package="tfgan_icr")
-KERNEL_INIT = "glorot_uniform"
-BN_MOMENTUM = 0.99
-BN_EPSILON = 1e-5
 LEAKY_SLOPE = 0.1
 
 
-def _check_common(num_classes, image_size, channels):
-    if int(num_classes) < 0:
-        raise ValueError(f"num_classes must be >= 0, got {num_classes}")
-    if int(channels) < 1:
-        raise ValueError(f"channels must be >= 1, got {channels}")
+def _check_image_size(image_size):
     if int(image_size) < 8 or int(image_size) % 8 != 0:
         raise ValueError(f"SNDCGAN needs image_size divisible by 8 (three 2x up/down "
                          f"samplings), got {image_size}")
 
 
-def _norm(num_classes, name):
-    if num_classes > 0:
-        return ConditionalBatchNorm(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=name)
-    return BatchNorm(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=name)
-
-
-def _one_hot_or_none(labels, num_classes, dtype):
-    if num_classes <= 0:
-        return None
-    if labels is None:
-        raise ValueError("This model is class-conditional (num_classes > 0): pass labels.")
-    return ops.one_hot(ops.cast(labels, "int32"), num_classes, dtype=dtype)
-
-
-def _apply_norm(layer, x, c, training):
-    if c is None:
-        return layer(x, training=training)
-    return layer(x, c, training=training)
-
-
-@_REGISTER
-class SNDCGANGenerator(keras.Model):
+@REGISTER
+class SNDCGANGenerator(Generator):
     """``G(z, labels=None, training=False) -> [B, size, size, channels]``, float32 in [-1, 1]."""
 
+    ARCH_CONFIG = ("ch",)
+    validate_image_size = staticmethod(_check_image_size)
+
     def __init__(self, z_dim=128, ch=64, num_classes=0, image_size=32, channels=3, **kwargs):
-        super().__init__(**kwargs)
-        _check_common(num_classes, image_size, channels)
-        self.z_dim = int(z_dim)
+        super().__init__(z_dim=z_dim, num_classes=num_classes, image_size=image_size,
+                         channels=channels, **kwargs)
         self.ch = int(ch)
-        self.num_classes = int(num_classes)
-        self.image_size = int(image_size)
-        self.channels = int(channels)
         self.base_size = self.image_size // 8
         s, ch = self.base_size, self.ch
         self.dense = keras.layers.Dense(s * s * 8 * ch, use_bias=False,
                                         kernel_initializer=KERNEL_INIT, name="dense")
-        self.norm0 = _norm(self.num_classes, "norm0")
-        # Sub-layers are plain attributes, not lists: tf.train.Checkpoint does not see layers
-        # held in Python lists of a Keras 3 model (they would silently not be saved).
+        self.norm0 = class_norm(self.num_classes, "norm0")
+        # Sub-layers are plain attributes, not lists (see tfgan_icr.models.base).
         for i, mult in enumerate((4, 2, 1)):
             setattr(self, f"deconv{i + 1}", keras.layers.Conv2DTranspose(
                 mult * ch, 4, strides=2, padding="same", use_bias=False,
                 kernel_initializer=KERNEL_INIT, name=f"deconv{i + 1}"))
-            setattr(self, f"norm{i + 1}", _norm(self.num_classes, f"norm{i + 1}"))
+            setattr(self, f"norm{i + 1}", class_norm(self.num_classes, f"norm{i + 1}"))
         self.conv_out = keras.layers.Conv2D(self.channels, 3, padding="same",
                                             kernel_initializer=KERNEL_INIT, name="conv_out")
 
-    def call(self, z, labels=None, training=False):
-        training = bool(training)
-        c = _one_hot_or_none(labels, self.num_classes, self.compute_dtype)
+    def synthesize(self, z, c, training):
         s = self.base_size
-        h = self.dense(ops.cast(z, self.compute_dtype))
-        h = ops.reshape(h, (-1, s, s, 8 * self.ch))
-        h = ops.relu(_apply_norm(self.norm0, h, c, training))
+        h = ops.reshape(self.dense(z), (-1, s, s, 8 * self.ch))
+        h = ops.relu(apply_conditioned(self.norm0, h, c, training))
         for deconv, norm in ((self.deconv1, self.norm1), (self.deconv2, self.norm2),
                              (self.deconv3, self.norm3)):
-            h = ops.relu(_apply_norm(norm, deconv(h), c, training))
-        return ops.cast(ops.tanh(self.conv_out(h)), "float32")
-
-    def _build_with_dummy_inputs(self):
-        self(ops.zeros((1, self.z_dim)), ops.zeros((1,), "int32"), training=False)
-
-    # .keras files: rebuild the variables by one dummy call before the weights are loaded.
-    def get_build_config(self):
-        return {"built": True} if self.built else None
-
-    def build_from_config(self, config):
-        if config and config.get("built"):
-            self._build_with_dummy_inputs()
-
-    def get_config(self):
-        return {"z_dim": self.z_dim, "ch": self.ch, "num_classes": self.num_classes,
-                "image_size": self.image_size, "channels": self.channels,
-                "name": self.name}
+            h = ops.relu(apply_conditioned(norm, deconv(h), c, training))
+        return self.conv_out(h)
 
 
-@_REGISTER
-class SNDCGANDiscriminator(keras.Model):
+@REGISTER
+class SNDCGANDiscriminator(Discriminator):
     """``D(images, labels=None, training=False) -> logits [B]`` (no activation)."""
 
+    ARCH_CONFIG = ("ch",)
+    validate_image_size = staticmethod(_check_image_size)
     # (channel multiplier, kernel size, stride) of the seven convolutions
     CONV_SPECS = ((1, 3, 1), (1, 4, 2), (2, 3, 1), (2, 4, 2), (4, 3, 1), (4, 4, 2), (8, 3, 1))
 
     def __init__(self, ch=64, num_classes=0, image_size=32, channels=3, **kwargs):
-        super().__init__(**kwargs)
-        _check_common(num_classes, image_size, channels)
+        super().__init__(num_classes=num_classes, image_size=image_size, channels=channels,
+                         **kwargs)
         self.ch = int(ch)
-        self.num_classes = int(num_classes)
-        self.image_size = int(image_size)
-        self.channels = int(channels)
-        for i, (mult, k, s) in enumerate(self.CONV_SPECS):  # attributes, not a list (see G)
+        for i, (mult, k, s) in enumerate(self.CONV_SPECS):  # attributes, not a list
             setattr(self, f"conv{i + 1}", SNConv2D(mult * self.ch, k, strides=s, padding="same",
                                                    kernel_initializer=KERNEL_INIT,
                                                    name=f"conv{i + 1}"))
         self.feature_dim = (self.image_size // 8) ** 2 * 8 * self.ch
-        if self.num_classes > 0:
-            self.head = ProjectionHead(self.num_classes, kernel_initializer=KERNEL_INIT,
-                                       embeddings_initializer=KERNEL_INIT, name="head")
-        else:
-            self.head = SNDense(1, kernel_initializer=KERNEL_INIT, name="head")
+        self.head = self.make_head()
 
-    def call(self, images, labels=None, training=False):
-        training = bool(training)
-        if self.num_classes > 0 and labels is None:
-            raise ValueError("This model is class-conditional (num_classes > 0): pass labels.")
-        h = ops.cast(images, self.compute_dtype)
+    def features(self, x, training):
+        h = x
         for i in range(len(self.CONV_SPECS)):
             conv = getattr(self, f"conv{i + 1}")
             h = ops.leaky_relu(conv(h, training=training), negative_slope=LEAKY_SLOPE)
-        h = ops.reshape(h, (-1, self.feature_dim))
-        if self.num_classes > 0:
-            logits = self.head(h, ops.cast(labels, "int32"), training=training)
-        else:
-            logits = ops.squeeze(self.head(h, training=training), axis=-1)
-        return ops.cast(logits, "float32")
-
-    def _build_with_dummy_inputs(self):
-        size = self.image_size
-        self(ops.zeros((1, size, size, self.channels)), ops.zeros((1,), "int32"),
-             training=False)
-
-    def get_build_config(self):
-        return {"built": True} if self.built else None
-
-    def build_from_config(self, config):
-        if config and config.get("built"):
-            self._build_with_dummy_inputs()
-
-    def get_config(self):
-        return {"ch": self.ch, "num_classes": self.num_classes,
-                "image_size": self.image_size, "channels": self.channels,
-                "name": self.name}
+        return ops.reshape(h, (-1, self.feature_dim))
 
 
 @gin.configurable
