@@ -10,9 +10,10 @@ The last line printed is one JSON object.
 
 import json
 import os
-import sys
 
 from absl import app, flags
+
+from tfgan_icr.cli import exit_on_user_error
 
 FLAGS = flags.FLAGS
 flags.DEFINE_multi_string("gin_config", [], "gin config file(s) or names from gin_configs/")
@@ -36,13 +37,7 @@ def run(argv):
     print(json.dumps(result))
 
 
-def main(argv):
-    from tfgan_icr.errors import TfganError
-    try:
-        run(argv)
-    except TfganError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
+main = exit_on_user_error(run)
 
 
 def entry_point():

@@ -2,11 +2,11 @@
 [--mode=train|sample] [--steps=N] [--num_samples=N]. Thin: flags -> gin -> one job."""
 
 import os
-import sys
 
 from absl import app, flags, logging
 
-from tfgan_icr.errors import TfganError
+from tfgan_icr.cli import exit_on_user_error
+
 
 FLAGS = flags.FLAGS
 flags.DEFINE_multi_string("gin_config", [], "gin config file(s) or names from gin_configs/; "
@@ -56,15 +56,7 @@ def run(argv):
         loop.evaluate(model_dir, num_samples=FLAGS.num_samples)
 
 
-def main(argv):
-    try:
-        run(argv)
-    except TfganError as error:
-        # gin appends "In call to configurable ..." lines; the first line is the message.
-        print(f"error: {str(error).splitlines()[0]}", file=sys.stderr)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        sys.exit(130)
+main = exit_on_user_error(run)
 
 
 def entry_point():

@@ -34,7 +34,7 @@ import numpy as np
 import gin
 import tensorflow as tf
 
-from tfgan_icr.data.sources import Source, _size_pair, get_source
+from tfgan_icr.data.sources import _size_pair, get_source
 from tfgan_icr.errors import DataError
 
 AUTOTUNE = tf.data.AUTOTUNE

@@ -124,6 +124,20 @@ class GAN(keras.Model):
     def _num_replicas(self):
         return tf.distribute.get_strategy().num_replicas_in_sync
 
+    @staticmethod
+    def _with_terms(adversarial, term_fns, side, ctx):
+        """The adversarial loss plus the side's extra terms; the terms by name, for logging."""
+        terms = {f"{side}_{term_name(t)}": t(ctx) for t in term_fns}
+        loss = adversarial + tf.add_n(list(terms.values())) if terms else adversarial
+        return loss, terms
+
+    @staticmethod
+    def _apply(optimizer, tape, replica_share, variables):
+        # apply_gradients SUMS gradients over replicas, so each replica differentiates its
+        # share (loss / replicas): the update then equals the single-device one.
+        grads = tape.gradient(replica_share, variables)
+        optimizer.apply_gradients(zip(grads, variables))
+
     def _d_update(self, real_images, real_labels, index):
         batch_size = tf.shape(real_images)[0]
         z, fake_labels = self.sample_inputs(batch_size, salt=index)
@@ -134,13 +148,9 @@ class GAN(keras.Model):
             ctx = StepContext(self, real_images, real_labels, fake_images, fake_labels, z,
                               real_logits, fake_logits, self._seed(1000 + index))
             adversarial = self.discriminator_loss(real_logits, fake_logits)
-            terms = {f"d_{term_name(t)}": t(ctx) for t in self.d_terms}
-            loss = adversarial + tf.add_n(list(terms.values())) if terms else adversarial
-            # apply_gradients sums over replicas: scale so the update is the global mean.
-            scaled = loss / self._num_replicas()
-        variables = self.discriminator.trainable_variables
-        grads = tape.gradient(scaled, variables)
-        self.d_optimizer.apply_gradients(zip(grads, variables))
+            loss, terms = self._with_terms(adversarial, self.d_terms, "d", ctx)
+            replica_share = loss / self._num_replicas()
+        self._apply(self.d_optimizer, tape, replica_share, self.discriminator.trainable_variables)
         logs = {"d_loss": loss, "d_adversarial": adversarial,
                 "d_real_logits": tf.reduce_mean(real_logits), "d_fake_logits": tf.reduce_mean(fake_logits)}
         logs.update(terms)
@@ -154,12 +164,9 @@ class GAN(keras.Model):
             ctx = StepContext(self, None, None, fake_images, fake_labels, z, None, fake_logits,
                               self._seed(2000))
             adversarial = self.generator_loss(fake_logits)
-            terms = {f"g_{term_name(t)}": t(ctx) for t in self.g_terms}
-            loss = adversarial + tf.add_n(list(terms.values())) if terms else adversarial
-            scaled = loss / self._num_replicas()
-        variables = self.generator.trainable_variables
-        grads = tape.gradient(scaled, variables)
-        self.g_optimizer.apply_gradients(zip(grads, variables))
+            loss, terms = self._with_terms(adversarial, self.g_terms, "g", ctx)
+            replica_share = loss / self._num_replicas()
+        self._apply(self.g_optimizer, tape, replica_share, self.generator.trainable_variables)
         logs = {"g_loss": loss, "g_adversarial": adversarial}
         logs.update(terms)
         return logs

@@ -1,0 +1,21 @@
+"""What the command-line entry points share: user errors end in one line, not a trace."""
+
+import sys
+
+from tfgan_icr.errors import TfganError
+
+
+def exit_on_user_error(run):
+    """Wrap an absl `run(argv)`: a TfganError prints `error: <its first line>` and exits 2."""
+
+    def main(argv):
+        try:
+            run(argv)
+        except TfganError as error:
+            # gin appends "In call to configurable ..." lines; the first line is the message.
+            print(f"error: {str(error).splitlines()[0]}", file=sys.stderr)
+            sys.exit(2)
+        except KeyboardInterrupt:
+            sys.exit(130)
+
+    return main
