@@ -91,3 +91,30 @@ def test_killing_the_process_at_any_moment_leaves_a_restorable_checkpoint(tmp_pa
         gan = loop.build_from_spec(loop.read_model_spec(str(tmp_path)))
         step = CheckpointStore(str(tmp_path), gan).restore()
         assert step is not None and step >= 1
+
+
+def test_ctrl_c_saves_a_checkpoint_and_the_run_resumes_from_it(tmp_path):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT)
+    args = [sys.executable, "-m", "tfgan_icr.main", f"--model_dir={tmp_path}", "--steps=100000",
+            *bindings("train.checkpoint_every = 100000", "train.log_every = 1", "train.sample_every = 100000")]
+    proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            text=True)
+    for line in proc.stdout:          # wait until training is under way
+        if line.startswith("step 3/"):
+            break
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130
+    assert "interrupted at step" in out and "Run the same command to resume" in out
+    step = int(out.split("interrupted at step ")[1].split(";")[0])
+    assert step >= 3
+    assert tf.train.latest_checkpoint(os.path.join(tmp_path, "checkpoints")).endswith(f"ckpt-{step}")
+
+
+def test_steps_per_execution_runs_several_iterations_per_call_and_keeps_the_step_count(tmp_path):
+    import json
+    train(tmp_path, 6, "train.steps_per_execution = 2", "train.log_every = 2", "train.checkpoint_every = 4")
+    steps = [json.loads(line)["step"] for line in open(tmp_path / "metrics.jsonl")]
+    assert steps == [2, 4, 6]
+    assert os.path.exists(tmp_path / "checkpoints" / "ckpt-4.index")
+    assert tf.train.latest_checkpoint(os.path.join(tmp_path, "checkpoints")).endswith("ckpt-6")
