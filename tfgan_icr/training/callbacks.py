@@ -4,10 +4,13 @@
 the GAN's own `global_step`, so a resumed run continues the step count.
 """
 
+import contextlib
 import json
 import math
 import os
+import signal
 import sys
+import threading
 import time
 
 import keras
@@ -50,6 +53,42 @@ class NaNGuard(keras.callbacks.Callback):
         if bad:
             names = ", ".join(f"{k}={v}" for k, v in sorted(bad.items()))
             self.failure = (_step(self.model), names)
+            self.model.stop_training = True
+
+
+class GracefulInterrupt(keras.callbacks.Callback):
+    """Ctrl-C asks training to stop after the current iteration (a second Ctrl-C aborts).
+
+    The exception is not thrown through TensorFlow and Keras internals (which may swallow or
+    half-handle it); the loop ends at an iteration boundary, so the state that is saved next
+    is consistent.
+    """
+
+    def __init__(self, stream=None):
+        super().__init__()
+        self.requested = False
+        self.stream = stream or sys.stdout
+
+    def _handler(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print("\nstopping after this iteration (Ctrl-C again to abort at once)", file=self.stream,
+              flush=True)
+
+    @contextlib.contextmanager
+    def installed(self):
+        if threading.current_thread() is not threading.main_thread():
+            yield self
+            return
+        previous = signal.signal(signal.SIGINT, self._handler)
+        try:
+            yield self
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.requested:
             self.model.stop_training = True
 
 
@@ -188,7 +227,7 @@ class Checkpointer(keras.callbacks.Callback):
             self.save_now()
 
     def on_train_end(self, logs=None):
-        self.save_now()
+        self.save_now()  # also after a Ctrl-C: training ends at an iteration boundary
 
 
 class PeriodicEvaluation(keras.callbacks.Callback):

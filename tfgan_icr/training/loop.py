@@ -162,17 +162,18 @@ def train(model_dir, source=gin.REQUIRED, steps=10000, batch_size=64, seed=0, co
     print(f"training {steps - start} iterations (step {start} -> {steps}), batch {batch_size}, "
           f"n_dis {gan.n_dis}, {replicas} replica(s); writing to {model_dir}", file=stream, flush=True)
     started = time.perf_counter()
+    interrupt = cb.GracefulInterrupt(stream=stream)
+    callbacks.insert(1, interrupt)
     try:
-        gan.fit(dataset, epochs=1, steps_per_epoch=steps - start, verbose=0, callbacks=callbacks,
-                shuffle=False)
-    except KeyboardInterrupt:
-        checkpointer.save_now()
-        step = int(gan.global_step.numpy())
-        print(f"\ninterrupted at step {step}; saved {store.latest}. Run the same command to resume.",
-              file=stream, flush=True)
-        raise
+        with interrupt.installed():
+            gan.fit(dataset, epochs=1, steps_per_epoch=steps - start, verbose=0, callbacks=callbacks,
+                    shuffle=False)
     finally:
         writer.flush()
+    if interrupt.requested:
+        print(f"interrupted at step {int(gan.global_step.numpy())}; saved {store.latest}. Run the same "
+              f"command to resume.", file=stream, flush=True)
+        raise KeyboardInterrupt
     if guard.failure:
         step, values = guard.failure
         raise TrainingDiverged(
