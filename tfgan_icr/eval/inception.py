@@ -197,12 +197,8 @@ def assign_archive_weights(model: keras.Model, convs: dict) -> None:
 # --------------------------------------------------------------------------------------
 # Preprocessing
 # --------------------------------------------------------------------------------------
-def preprocess_for_inception(images, size: int = INCEPTION_SIZE):
-    """Images in [-1, 1], [B, H, W, 1 or 3] (or [H, W, C]) -> float32 [B, 299, 299, 3].
-
-    Bilinear resize with ``tf.image.resize`` as TF-GAN does (no antialiasing; the identity at
-    299x299); a single channel is repeated to three.
-    """
+def _three_channel_batch(images):
+    """Float images [B, H, W, 1 or 3] (or [H, W, C]) -> float32 [B, H, W, 3]; clear errors else."""
     images = tf.convert_to_tensor(images)
     if not images.dtype.is_floating:
         raise TypeError(f"expected float images in [-1, 1], got dtype {images.dtype.name}")
@@ -216,6 +212,16 @@ def preprocess_for_inception(images, size: int = INCEPTION_SIZE):
         images = tf.tile(images, [1, 1, 1, 3])
     elif channels is not None and channels != 3:
         raise ValueError(f"expected 1 or 3 channels, got {channels}")
+    return images
+
+
+def preprocess_for_inception(images, size: int = INCEPTION_SIZE):
+    """Images in [-1, 1], [B, H, W, 1 or 3] (or [H, W, C]) -> float32 [B, 299, 299, 3].
+
+    Bilinear resize with ``tf.image.resize`` as TF-GAN does (no antialiasing; the identity at
+    299x299); a single channel is repeated to three.
+    """
+    images = _three_channel_batch(images)
     if images.shape[1] != size or images.shape[2] != size:
         images = tf.image.resize(images, [size, size], method="bilinear")
     return images
@@ -249,16 +255,7 @@ class InceptionNet:
         return self._fn(preprocess_for_inception(images))
 
     def __call__(self, images, batch_size: int | None = None) -> dict:
-        images = tf.convert_to_tensor(images)
-        if not images.dtype.is_floating:
-            raise TypeError(f"expected float images in [-1, 1], got dtype {images.dtype.name}")
-        images = tf.cast(images, tf.float32)
-        if images.shape.rank == 3:
-            images = images[None]
-        if images.shape.rank == 4 and images.shape[-1] == 1:
-            images = tf.tile(images, [1, 1, 1, 3])
-        if images.shape.rank != 4 or images.shape[-1] != 3:
-            raise ValueError(f"expected images [B, H, W, 1 or 3], got shape {images.shape}")
+        images = _three_channel_batch(images)
         n = int(images.shape[0])
         if batch_size is None or n <= batch_size:
             return {k: v.numpy() for k, v in self._compiled(images).items()}

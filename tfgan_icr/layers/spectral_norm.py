@@ -193,6 +193,15 @@ class _SNConvBase(_SpectralNormLayer):
     def _op(self, inputs, kernel):
         raise NotImplementedError
 
+    def _output_size(self, n, k, s):
+        raise NotImplementedError
+
+    def compute_output_shape(self, input_shape):
+        b, h, w, _ = input_shape
+        sizes = [None if n is None else self._output_size(n, k, st)
+                 for n, k, st in zip((h, w), self.kernel_size, self.strides)]
+        return (b, *sizes, self.filters)
+
     def call(self, inputs, training=None):
         kernel = self._normalized(self.kernel, bool(training))
         outputs = self._op(inputs, kernel)
@@ -231,17 +240,8 @@ class SNConv2D(_SNConvBase):
         return ops.conv(inputs, kernel, strides=self.strides, padding=self.padding,
                         data_format="channels_last")
 
-    def compute_output_shape(self, input_shape):
-        b, h, w, _ = input_shape
-        sh, sw = self.strides
-        kh, kw = self.kernel_size
-
-        def out(n, k, s):
-            if n is None:
-                return None
-            return -(-n // s) if self.padding == "same" else (n - k) // s + 1
-
-        return (b, out(h, kh, sh), out(w, kw, sw), self.filters)
+    def _output_size(self, n, k, s):
+        return -(-n // s) if self.padding == "same" else (n - k) // s + 1
 
 
 @_REGISTER
@@ -262,17 +262,8 @@ class SNConv2DTranspose(_SNConvBase):
         return ops.conv_transpose(inputs, kernel, strides=self.strides, padding=self.padding,
                                   data_format="channels_last")
 
-    def compute_output_shape(self, input_shape):
-        b, h, w, _ = input_shape
-        sh, sw = self.strides
-        kh, kw = self.kernel_size
-
-        def out(n, k, s):
-            if n is None:
-                return None
-            return n * s if self.padding == "same" else (n - 1) * s + k
-
-        return (b, out(h, kh, sh), out(w, kw, sw), self.filters)
+    def _output_size(self, n, k, s):
+        return n * s if self.padding == "same" else (n - 1) * s + k
 
 
 @_REGISTER
