@@ -2,7 +2,7 @@
 
 import sys
 
-from tfgan_icr.errors import TfganError
+from tfgan_icr.errors import TfganError, first_line
 
 
 def exit_on_user_error(run):
@@ -12,8 +12,7 @@ def exit_on_user_error(run):
         try:
             run(argv)
         except TfganError as error:
-            # gin appends "In call to configurable ..." lines; the first line is the message.
-            print(f"error: {str(error).splitlines()[0]}", file=sys.stderr)
+            print(f"error: {first_line(error)}", file=sys.stderr)
             sys.exit(2)
         except KeyboardInterrupt:
             sys.exit(130)

@@ -5,6 +5,12 @@ Every error that a user can fix (a missing file, a bad setting) is raised as a s
 """
 
 
+def first_line(error):
+    """The first line of an error's message (gin appends context lines), or its type's name."""
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
+
+
 class TfganError(Exception):
     """Base class for the errors raised by tfgan_icr on bad input or configuration."""
 

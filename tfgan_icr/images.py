@@ -1,10 +1,11 @@
 """Turning generated images into files a person can look at."""
 
 import math
-import os
 
 import numpy as np
 import tensorflow as tf
+
+from tfgan_icr.files import atomic_path
 
 
 def to_uint8(images):
@@ -29,10 +30,8 @@ def make_grid(images, rows=None, padding=2):
 
 def write_png(path, image_uint8):
     """Write one uint8 [H, W, C] image as PNG, atomically (temp file + rename)."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    tf.io.write_file(tmp, tf.io.encode_png(image_uint8))
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        tf.io.write_file(tmp, tf.io.encode_png(image_uint8))
     return path
 
 

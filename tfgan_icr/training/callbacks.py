@@ -19,6 +19,7 @@ import tensorflow as tf
 
 from tfgan_icr import images as image_io
 from tfgan_icr import sampling
+from tfgan_icr.files import write_text_atomically
 
 
 def _step(model):
@@ -254,16 +255,13 @@ class PeriodicEvaluation(keras.callbacks.Callback):
         if (self.guard is not None and self.guard.failure) or step % self.every:
             return
         from tfgan_icr.eval.evaluator import log_results
-        net = self.model.ema_generator or self.model.generator
+        net = self.model.inference_generator()
         results = self.evaluator(net)
         log_results(self.model_dir, step, results, writer=self.writer, stream=self.stream)
         if self.best_fid is None or results["fid"] < self.best_fid:
             self.best_fid = results["fid"]
             path = self.best_store.save()
-            tmp = f"{self.best_path}.tmp-{os.getpid()}"
-            with open(tmp, "w") as f:
-                json.dump({"step": step, "fid": results["fid"], "label": results["fid_label"],
-                           "checkpoint": path}, f, indent=1)
-            os.replace(tmp, self.best_path)
+            best = {"step": step, "fid": results["fid"], "label": results["fid_label"], "checkpoint": path}
+            write_text_atomically(self.best_path, json.dumps(best, indent=1))
             print(f"new best {results['fid_label']} = {results['fid']:.3f}: saved {path}",
                   file=self.stream, flush=True)

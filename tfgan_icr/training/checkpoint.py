@@ -12,7 +12,7 @@ import os
 
 import tensorflow as tf
 
-from tfgan_icr.errors import CheckpointError
+from tfgan_icr.errors import CheckpointError, first_line
 
 CHECKPOINT_SUBDIR = "checkpoints"
 BEST_SUBDIR = "best"
@@ -29,11 +29,6 @@ def _trackables(gan):
     if gan.ema_generator is not None:
         objects["ema_generator"] = list(gan.ema_generator.weights)
     return objects
-
-
-def _first_line(error):
-    text = str(error).strip().splitlines()
-    return text[0] if text else type(error).__name__
 
 
 class CheckpointStore:
@@ -74,9 +69,9 @@ class CheckpointStore:
             if status is not None:
                 status.expect_partial()  # no warnings about the values we refused
             raise CheckpointError(
-                f"checkpoint {path} was written by a different model ({_first_line(error)}): use a new "
+                f"checkpoint {path} was written by a different model ({first_line(error)}): use a new "
                 f"--model_dir, or the config it was trained with "
                 f"({os.path.join(self.model_dir, 'operative_config.gin')})") from None
         except tf.errors.OpError as error:
-            raise CheckpointError(f"cannot read checkpoint {path}: {_first_line(error)}") from None
+            raise CheckpointError(f"cannot read checkpoint {path}: {first_line(error)}") from None
         return int(self.gan.global_step.numpy())

@@ -196,7 +196,9 @@ class GAN(keras.Model):
         ctx = tf.distribute.get_replica_context()
         return {name: ctx.all_reduce("MEAN", tf.cast(value, tf.float32)) for name, value in logs.items()}
 
+    def inference_generator(self, use_ema=True):
+        """The network to sample from: the EMA generator when there is one (and use_ema), else G."""
+        return self.ema_generator if (use_ema and self.ema_generator is not None) else self.generator
+
     def generate(self, z, labels=None, use_ema=True):
-        """Images from the EMA generator when there is one (and use_ema), else from G."""
-        net = self.ema_generator if (use_ema and self.ema_generator is not None) else self.generator
-        return net(z, labels, training=False)
+        return self.inference_generator(use_ema)(z, labels, training=False)

@@ -11,9 +11,10 @@ import keras
 import tensorflow as tf
 
 from tfgan_icr import images as image_io
-from tfgan_icr import losses
+from tfgan_icr import losses, sampling
 from tfgan_icr.data import make_dataset
 from tfgan_icr.errors import CheckpointError, ConfigError, TrainingDiverged
+from tfgan_icr.files import write_text_atomically
 from tfgan_icr.training import callbacks as cb
 from tfgan_icr.training.checkpoint import BEST_SUBDIR, CheckpointStore
 from tfgan_icr.training.distribute import make_strategy
@@ -50,13 +51,6 @@ def build_gan(num_classes, image_size, channels, seed=0,
                 discriminator_loss=discriminator_loss, generator_loss=generator_loss,
                 d_terms=d_terms, g_terms=g_terms, jit_compile=jit_compile)
     return gan
-
-
-def _write_atomically(path, text):
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def read_model_spec(model_dir):
@@ -134,11 +128,11 @@ def train(model_dir, source=gin.REQUIRED, steps=10000, batch_size=64, seed=0, co
         return {"step": start, "checkpoint": store.latest}
 
     os.makedirs(model_dir, exist_ok=True)
-    _write_atomically(os.path.join(model_dir, MODEL_SPEC), json.dumps(spec, indent=2) + "\n")
-    _write_atomically(os.path.join(model_dir, OPERATIVE_CONFIG), gin.operative_config_str())
+    write_text_atomically(os.path.join(model_dir, MODEL_SPEC), json.dumps(spec, indent=2) + "\n")
+    write_text_atomically(os.path.join(model_dir, OPERATIVE_CONFIG), gin.operative_config_str())
     # Every binding as given (also those of jobs not run yet, such as evaluation): what
     # --mode=sample/eval re-read.
-    _write_atomically(os.path.join(model_dir, FULL_CONFIG), gin.config_str())
+    write_text_atomically(os.path.join(model_dir, FULL_CONFIG), gin.config_str())
 
     elements_per_step = gan.n_dis * batch_size
     dataset = make_dataset(source, batch_size=elements_per_step, seed=seed,
@@ -193,7 +187,7 @@ def sample(model_dir, num_samples=0, use_ema=True, per_class=10, unconditional_c
     stream = stream or sys.stdout
     gan, store = restore_trained(model_dir)
     step = int(gan.global_step.numpy())
-    net = gan.ema_generator if (use_ema and gan.ema_generator is not None) else gan.generator
+    net = gan.inference_generator(use_ema)
     tag = "ema" if net is gan.ema_generator else "g"
     z, labels, rows = cb.fixed_sample_inputs(gan.generator, seed, per_class, unconditional_count)
     out_dir = os.path.join(model_dir, "samples")
@@ -206,10 +200,9 @@ def sample(model_dir, num_samples=0, use_ema=True, per_class=10, unconditional_c
         batch = 100
         for start in range(0, num_samples, batch):
             n = min(batch, num_samples - start)
-            seed_pair = tf.constant([seed, 100003 + start], tf.int64)
-            z = tf.random.stateless_normal([n, gan.generator.z_dim], seed=seed_pair)
-            labels = (tf.range(start, start + n) % gan.num_classes) if gan.num_classes else tf.zeros([n], tf.int32)
-            images = image_io.to_uint8(net(z, tf.cast(labels, tf.int32), training=False).numpy())
+            z, labels = sampling.numbered_inputs(seed, 100003, start, n, gan.generator.z_dim,
+                                                 gan.num_classes)
+            images = image_io.to_uint8(net(z, labels, training=False).numpy())
             for i, image in enumerate(images):
                 label = int(labels[i]) if gan.num_classes else None
                 name = f"{start + i:06d}" + (f"_class{label}" if label is not None else "") + ".png"
@@ -227,7 +220,7 @@ def evaluate(model_dir, num_samples=None, use_ema=True, stream=None):
     stream = stream or sys.stdout
     evaluator = Evaluator(stream=stream)  # config errors before the (slow) restore
     gan, _ = restore_trained(model_dir)
-    net = gan.ema_generator if (use_ema and gan.ema_generator is not None) else gan.generator
+    net = gan.inference_generator(use_ema)
     step = int(gan.global_step.numpy())
     results = evaluator(net, num_samples)
     results["generator"] = "ema" if net is gan.ema_generator else "g"
