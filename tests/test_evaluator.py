@@ -14,7 +14,8 @@ from tfgan_icr import config
 from tfgan_icr.data import fashion_mnist
 from tfgan_icr.eval.evaluator import Evaluator
 from tfgan_icr.eval.metrics import fid_from_activations
-from tfgan_icr.training import loop
+from tfgan_icr.jobs.train import train as train_job
+from tfgan_icr.training import builder
 
 
 class StandInNet:
@@ -123,7 +124,7 @@ def test_periodic_evaluation_keeps_the_best_checkpoint(tmp_path):
     with gin.unlock_config():
         gin.bind_parameter("Evaluator.network", StandInNet())
         gin.bind_parameter("Evaluator.cache_dir", str(tmp_path / "cache"))
-    loop.train(str(tmp_path / "run"))
+    train_job(str(tmp_path / "run"))
     records = [json.loads(line) for line in open(tmp_path / "run" / "metrics.jsonl")]
     evals = [r for r in records if r.get("event") == "eval"]
     assert [r["step"] for r in evals] == [2, 4]

@@ -14,14 +14,15 @@ import tensorflow as tf
 from helpers import ROOT, SMALL, bindings
 from tfgan_icr import config
 from tfgan_icr.errors import TrainingDiverged
-from tfgan_icr.training import loop
+from tfgan_icr.jobs.train import train as train_job
+from tfgan_icr.training import builder
 from tfgan_icr.training.checkpoint import CheckpointStore
 
 
 def train(model_dir, steps, *extra):
     config.parse(["quickstart"], [*SMALL, f"train.steps = {steps}", "train.deterministic = True",
                                   "train.log_every = 100", "train.sample_every = 100", *extra])
-    return loop.train(str(model_dir))
+    return train_job(str(model_dir))
 
 
 def checkpoint_values(model_dir):
@@ -40,7 +41,7 @@ def test_resumed_run_continues_from_saved_step_and_matches_an_uninterrupted_run(
     # The restarted run restores exactly what was saved, BN statistics and spectral-norm
     # vectors included, and starts at the saved step.
     config.parse(["quickstart"], [*SMALL])
-    gan = loop.build_from_spec(loop.read_model_spec(str(resumed)))
+    gan = builder.build_from_spec(builder.read_model_spec(str(resumed)))
     assert CheckpointStore(str(resumed), gan).restore() == 3
     store = CheckpointStore(str(tmp_path / "copy"), gan)
     store.save()
@@ -88,7 +89,7 @@ def test_killing_the_process_at_any_moment_leaves_a_restorable_checkpoint(tmp_pa
         proc.wait()
         assert state.exists()
         config.parse(["quickstart"], [*SMALL])
-        gan = loop.build_from_spec(loop.read_model_spec(str(tmp_path)))
+        gan = builder.build_from_spec(builder.read_model_spec(str(tmp_path)))
         step = CheckpointStore(str(tmp_path), gan).restore()
         assert step is not None and step >= 1
 

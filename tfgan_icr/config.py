@@ -32,7 +32,12 @@ def register_configurables():
     import tfgan_icr.models  # noqa: F401
     import tfgan_icr.sampling  # noqa: F401
     import tfgan_icr.training.benchmark  # noqa: F401
-    import tfgan_icr.training.loop  # noqa: F401
+    import tfgan_icr.jobs.evaluate  # noqa: F401
+    import tfgan_icr.jobs.sample  # noqa: F401
+    import tfgan_icr.jobs.train  # noqa: F401
+    import tfgan_icr.training.builder  # noqa: F401
+    import tfgan_icr.training.schedules  # noqa: F401
+    import tfgan_icr.training.terms  # noqa: F401
     _registered = True
 
 

@@ -3,7 +3,7 @@
 Every function reduces with the mean over the batch. Discriminator losses take
 ``(real_logits, fake_logits)``; generator losses take ``fake_logits``. They are written
 with ``keras.ops`` so they run on any Keras backend and inside ``tf.function``.
-Each is registered with gin, so configs name them: ``GAN.discriminator_loss = @hinge_discriminator_loss``.
+Each is registered with gin, so configs name them: ``build_gan.discriminator_loss = @hinge_discriminator_loss``.
 """
 
 import gin

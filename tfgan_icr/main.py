@@ -1,5 +1,5 @@
 """Command line: python -m tfgan_icr.main --gin_config=FILE [--gin_bindings=...] --model_dir=DIR
-[--mode=train|sample] [--steps=N] [--num_samples=N]. Thin: flags -> gin -> one job."""
+[--mode=train|sample|eval] [--steps=N] [--num_samples=N]. Thin: flags -> gin -> one job."""
 
 import os
 
@@ -40,7 +40,9 @@ def run(argv):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     logging.set_verbosity(logging.ERROR)
     from tfgan_icr import config
-    from tfgan_icr.training import loop
+    from tfgan_icr.jobs.evaluate import evaluate
+    from tfgan_icr.jobs.sample import sample
+    from tfgan_icr.jobs.train import train
 
     files = _config_files(FLAGS.mode, FLAGS.model_dir)
     model_dir = FLAGS.model_dir or _default_model_dir(files)
@@ -49,11 +51,11 @@ def run(argv):
         bindings.append(f"train.steps = {FLAGS.steps}")
     config.parse(files, bindings)
     if FLAGS.mode == "train":
-        loop.train(model_dir)
+        train(model_dir)
     elif FLAGS.mode == "sample":
-        loop.sample(model_dir, num_samples=FLAGS.num_samples or 0)
+        sample(model_dir, num_samples=FLAGS.num_samples or 0)
     elif FLAGS.mode == "eval":
-        loop.evaluate(model_dir, num_samples=FLAGS.num_samples)
+        evaluate(model_dir, num_samples=FLAGS.num_samples)
 
 
 main = exit_on_user_error(run)

@@ -4,8 +4,28 @@ All draws are stateless: they are a pure function of a seed tensor, so a run tha
 at step s draws exactly the z and labels an uninterrupted run would have drawn.
 """
 
+import zlib
+
 import gin
 import tensorflow as tf
+
+#: Every random stream of the package, in one place: the salt that separates its draws from
+#: the others'. Per-step streams are folded into (run seed, step); numbered streams are
+#: seed pairs (seed, salt + index). Changing a value changes what a seed reproduces.
+SALTS = {
+    "d_update_inputs": 0,       # D update i draws z, labels with salts 2i, 2i + 1 (i < n_dis)
+    "g_update_inputs": None,    # the G update uses i = n_dis in the same scheme
+    "d_terms": 1000,            # + the D update's index, then folded with the term's name
+    "g_terms": 2000,            # then folded with the term's name
+    "sample_grid": 7919,        # the fixed z of a run's sample grids
+    "eval_samples": 7907,       # generated images of an evaluation: image i has seed (seed, salt + i)
+    "exported_samples": 100003,  # --mode=sample --num_samples: image i has seed (seed, salt + i)
+}
+
+
+def name_salt(name):
+    """A stable 31-bit salt for a name (a loss term's), the same in every process."""
+    return zlib.crc32(name.encode("utf-8")) & 0x7FFFFFFF
 
 
 @gin.configurable

@@ -15,8 +15,10 @@ method of the paper and of compare_gan / StudioGAN; the normalised kernel is nev
 back into ``W``).  With ``training=False`` the stored ``u`` is used and not updated:
 ``v = l2norm(W_mat u)``, ``sigma = v^T W_mat u`` (= ``||W_mat u||``; ``u`` is re-normalised first).
 
-``u`` is created with ``aggregation="mean"`` so that its update is legal (and identical on
-every replica) inside ``tf.distribute.MirroredStrategy.run``.
+``u`` is a sync-on-read variable (``aggregation="mean"``): inside
+``tf.distribute.MirroredStrategy.run`` each replica updates its own copy without an all-reduce
+per layer per call, and the copies stay identical (the update depends only on the mirrored
+kernel and ``u``); reading it across replicas gives their mean, the same value.
 
 All computations use ``keras.ops`` only, so the layers also run on the JAX backend.
 """
@@ -53,13 +55,17 @@ class _SpectralNormLayer(keras.layers.Layer):
         axis = self._sn_axis % len(kernel_shape)
         self._sn_axis_abs = axis
         out_dim = int(kernel_shape[axis])
-        self.u = self.add_weight(
-            name="sn_u",
-            shape=(out_dim,),
+        # ON_READ: each replica updates its own copy without an all-reduce; the copies stay
+        # equal because the power iteration is a function of the (mirrored) kernel and u only.
+        self.u = keras.Variable(
             initializer=keras.initializers.RandomNormal(mean=0.0, stddev=1.0),
+            shape=(out_dim,),
+            dtype=self.variable_dtype,
             trainable=False,
             autocast=False,
             aggregation="mean",
+            synchronization="on_read",
+            name="sn_u",
         )
 
     def _kernel_matrix(self, kernel):

@@ -1,12 +1,14 @@
 """Generator / discriminator networks (no training logic).
 
-Generators: ``G(z, labels=None, training=False) -> [B, H, W, C]`` float32 in [-1, 1].
-Discriminators: ``D(images, labels=None, training=False) -> [B]`` raw logits.
-The factories below are gin-configurable; the model classes themselves are not (see GUIDE).
+Generators: ``G(z, labels=None, training=False) -> [B, H, W, C]`` float32 (in [-1, 1] with
+the default tanh output).
+Discriminators: ``D(images, labels=None, training=False) -> DiscriminatorOutput`` (raw logits
+[B], features, and optional embedding / proxy / class logits).
+The factories below are gin-configurable; the model classes themselves are not (gin.configurable on a Keras class breaks its construction in Keras 3).
 Every architecture subclasses ``base.Generator`` / ``base.Discriminator``.
 """
 
-from tfgan_icr.models.base import Discriminator, Generator
+from tfgan_icr.models.base import Discriminator, DiscriminatorOutput, Generator
 
 from tfgan_icr.models.resnet import (
     ResNetDiscriminator,
@@ -23,6 +25,7 @@ from tfgan_icr.models.sndcgan import (
 
 __all__ = [
     "Discriminator",
+    "DiscriminatorOutput",
     "Generator",
     "ResNetDiscriminator",
     "ResNetGenerator",

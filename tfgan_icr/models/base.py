@@ -12,14 +12,16 @@ before the weights are loaded) and the ``call`` frame:
   subclass's ``features(x, training)`` (``[B, F]``) and ends in the head built by
   ``make_head()``: a projection head when ``num_classes > 0``, else an SN linear layer.
 
-Architectures subclass these and add only their own layers. Sub-layers must be assigned as
-plain attributes (never held in Python lists: ``tf.train.Checkpoint`` does not see layers
-in lists of a Keras 3 model), and ``model.weights`` follows the order of assignment, so a
-subclass creates its layers in its own ``__init__`` -- the discriminator's head last.
+Architectures subclass these and add only their own layers, as attributes, lists or dicts
+of layers: checkpoints and the EMA key each variable by its attribute path
+(``tfgan_icr.training.variables``), so construction order does not matter. All variables
+must exist after the first call (``_build_with_dummy_inputs``).
 
 The classes themselves are not gin-configurable (that breaks Keras 3); each architecture
 exposes ``@gin.configurable`` factory functions instead.
 """
+
+from typing import Any, NamedTuple
 
 import keras
 from keras import ops
@@ -32,6 +34,8 @@ __all__ = [
     "KERNEL_INIT",
     "REGISTER",
     "Discriminator",
+    "DiscriminatorOutput",
+    "OUTPUT_ACTIVATIONS",
     "Generator",
     "apply_conditioned",
     "class_norm",
@@ -43,6 +47,20 @@ REGISTER = keras.saving.register_keras_serializable(package="tfgan_icr")
 KERNEL_INIT = "glorot_uniform"
 BN_MOMENTUM = 0.99
 BN_EPSILON = 1e-5
+
+OUTPUT_ACTIVATIONS = {"tanh": ops.tanh, "linear": lambda x: x}
+
+
+class DiscriminatorOutput(NamedTuple):
+    """What every discriminator returns. ``logits`` [B] (float32, before any activation) feed
+    the adversarial losses; the other fields are None unless the head provides them."""
+
+    logits: Any
+    features: Any = None       # [B, F], the input of the head
+    embedding: Any = None      # [B, E], e.g. ContraGAN's projected embedding
+    proxy: Any = None          # [B, E], the embedding of each sample's class
+    class_logits: Any = None   # [B, num_classes], e.g. an ACGAN classifier
+
 
 _NEEDS_LABELS = "This model is class-conditional (num_classes > 0): pass labels."
 
@@ -129,12 +147,17 @@ class Generator(_ZooModel):
     before the output ``tanh``.
     """
 
-    _LEADING_CONFIG = ("z_dim",)
+    _LEADING_CONFIG = ("z_dim", "output_activation")
 
-    def __init__(self, z_dim=128, num_classes=0, image_size=32, channels=3, **kwargs):
+    def __init__(self, z_dim=128, num_classes=0, image_size=32, channels=3,
+                 output_activation="tanh", **kwargs):
         super().__init__(num_classes=num_classes, image_size=image_size, channels=channels,
                          **kwargs)
+        if output_activation not in OUTPUT_ACTIVATIONS:
+            raise ValueError(f"output_activation must be one of {sorted(OUTPUT_ACTIVATIONS)}, "
+                             f"got {output_activation!r}")
         self.z_dim = int(z_dim)
+        self.output_activation = output_activation
 
     def synthesize(self, z, c, training):
         raise NotImplementedError
@@ -143,14 +166,14 @@ class Generator(_ZooModel):
         training = bool(training)
         c = one_hot(labels, self.num_classes, self.compute_dtype)
         x = self.synthesize(ops.cast(z, self.compute_dtype), c, training)
-        return ops.cast(ops.tanh(x), "float32")
+        return ops.cast(OUTPUT_ACTIVATIONS[self.output_activation](x), "float32")
 
     def _build_with_dummy_inputs(self):
         self(ops.zeros((1, self.z_dim)), ops.zeros((1,), "int32"), training=False)
 
 
 class Discriminator(_ZooModel):
-    """``D(images, labels=None, training=False) -> logits [B]`` (no activation).
+    """``D(images, labels=None, training=False) -> DiscriminatorOutput`` (logits [B], no activation).
 
     Subclasses implement ``features(x, training)`` (``x``: the images cast to the compute
     dtype) returning ``[B, F]`` features, and assign ``self.head = self.make_head()`` as
@@ -179,6 +202,11 @@ class Discriminator(_ZooModel):
             logits = ops.squeeze(self.head(h, training=training), axis=-1)
         return ops.cast(logits, "float32")
 
+    def head_outputs(self, h, labels, training):
+        """The `DiscriminatorOutput` of the head on features ``h``; heads with more outputs
+        (an embedding, class logits) override this."""
+        return DiscriminatorOutput(logits=self.head_logits(h, labels, training), features=h)
+
     def features(self, x, training):
         raise NotImplementedError
 
@@ -186,7 +214,7 @@ class Discriminator(_ZooModel):
         training = bool(training)
         self.check_labels(labels)  # before any layer runs (and updates its state)
         h = self.features(ops.cast(images, self.compute_dtype), training)
-        return self.head_logits(h, labels, training)
+        return self.head_outputs(h, labels, training)
 
     def _build_with_dummy_inputs(self):
         size = self.image_size

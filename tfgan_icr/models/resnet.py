@@ -201,10 +201,12 @@ class ResNetDiscriminator(Discriminator):
 
 
 @gin.configurable
-def resnet_generator(z_dim=128, ch=256, num_classes=0, image_size=32, channels=3):
+def resnet_generator(z_dim=128, ch=256, num_classes=0, image_size=32, channels=3,
+                     output_activation="tanh"):
     """The SNGAN ResNet generator for 32x32 (unbuilt; call once on dummy inputs)."""
     return ResNetGenerator(z_dim=z_dim, ch=ch, num_classes=num_classes,
-                           image_size=image_size, channels=channels)
+                           image_size=image_size, channels=channels,
+                           output_activation=output_activation)
 
 
 @gin.configurable

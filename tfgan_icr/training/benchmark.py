@@ -31,14 +31,14 @@ def bench(iterations, warmup, image_size=32, channels=3, num_classes=0, batch_si
     import keras
     import tensorflow as tf
 
-    from tfgan_icr.training import loop
+    from tfgan_icr.training.builder import build_gan
     from tfgan_icr.training.distribute import make_strategy
 
     batch_size = batch_size or _bound("train.batch_size", 64)
     seed = _bound("train.seed", 0)
     strategy = (strategy_fn or make_strategy)()
     with strategy.scope():
-        gan = loop.build_gan(num_classes=num_classes, image_size=image_size, channels=channels, seed=seed)
+        gan = build_gan(num_classes=num_classes, image_size=image_size, channels=channels, seed=seed)
         gan.build_all()
     per_iteration = gan.n_dis * batch_size
     rng = tf.random.Generator.from_seed(seed)

@@ -2,94 +2,93 @@
 `train_step` runs one iteration of Algorithm 1 of the ICR paper as one graph call:
 `n_dis` discriminator updates on `n_dis` distinct real batches, then one generator update.
 
-Methods differ only in the extra loss terms added to each side. A term is a callable
-``term(ctx) -> scalar`` of a `StepContext`; the step sums the terms gin lists for each
-side and never names a method, so a new regulariser is a new function plus a config line.
+Methods differ only in the extra loss terms added to each side (`training.terms`): the step
+sums the terms gin lists for each side and never names a method, so a new regulariser is a
+new function plus a config line. The discriminator returns a `DiscriminatorOutput` (logits
+plus optional embedding, class logits, features); the adversarial losses take its logits and
+the terms see all of it through the `StepContext`. Values that follow the step (term weights,
+the EMA decay, a fade-in) are schedules computed in the graph (`training.schedules`), and
+`step_hooks` run at the start of every iteration for state a network reads (PGGAN's alpha).
 """
 
-import dataclasses
-from typing import Any, Callable, Optional, Sequence
+from typing import Callable, Sequence
 
 import keras
 import tensorflow as tf
 
 from tfgan_icr import sampling
+from tfgan_icr.models.base import DiscriminatorOutput
+from tfgan_icr.training.context import StepContext
+from tfgan_icr.training.schedules import value_at
+from tfgan_icr.training.terms import as_terms
+from tfgan_icr.training.variables import named_variables, pair_by_name
+
+__all__ = ["GAN", "StepContext"]
 
 
-@dataclasses.dataclass
-class StepContext:
-    """What a loss term may look at during one D or G update."""
-
-    gan: Any
-    real_images: Optional[tf.Tensor]
-    real_labels: Optional[tf.Tensor]
-    fake_images: tf.Tensor
-    fake_labels: tf.Tensor
-    z: tf.Tensor
-    real_logits: Optional[tf.Tensor]
-    fake_logits: tf.Tensor
-    seed: tf.Tensor
-
-    @property
-    def generator(self):
-        return self.gan.generator
-
-    @property
-    def discriminator(self):
-        return self.gan.discriminator
-
-    @property
-    def step(self):
-        return self.gan.global_step
+def as_discriminator_output(output):
+    """A discriminator's output as a `DiscriminatorOutput` (a plain logits tensor is wrapped)."""
+    return output if isinstance(output, DiscriminatorOutput) else DiscriminatorOutput(logits=output)
 
 
-def term_name(term: Callable) -> str:
-    name = getattr(term, "name", None) or getattr(term, "__name__", None)
-    return name or type(term).__name__
+def _trainable_by_name(network):
+    return [v for v in named_variables(network).values() if v.trainable]
 
 
 class GAN(keras.Model):
     """Generator + discriminator trained adversarially with `fit`.
 
-    The dataset yields `(images, labels)` batches of ``n_dis * batch_size`` examples
-    (per replica: the global batch divided by the number of replicas); each D update
+    The dataset yields `(images, labels)` batches of `examples_per_iteration(batch_size)`
+    examples (per replica: the global batch divided by the number of replicas); each D update
     takes its own slice, so the D updates of one iteration see distinct real data.
+
+    ema_decay: a number or a schedule of the step (None/0: no EMA update).
+    step_hooks: callables ``hook(gan)`` run in the graph at the start of every iteration.
     """
 
     def __init__(self, generator, discriminator, n_dis=1, ema_generator=None, ema_decay=0.999,
-                 ema_start_step=0, seed=0, **kwargs):
+                 ema_start_step=0, seed=0, step_hooks=(), **kwargs):
         super().__init__(**kwargs)
         if n_dis < 1:
             raise ValueError(f"n_dis must be >= 1, got {n_dis}")
         self.generator = generator
         self.discriminator = discriminator
         self.ema_generator = ema_generator
-        self.ema_decay = float(ema_decay)
+        self.ema_decay = ema_decay if callable(ema_decay) else float(ema_decay or 0.0)
         self.ema_start_step = int(ema_start_step)
         self.n_dis = int(n_dis)
         self.seed = int(seed)
+        self.step_hooks = list(step_hooks)
+        self._ema_pairs = []
         self.global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step",
                                        aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
 
     # -- set-up ---------------------------------------------------------------------------
     def compile(self, g_optimizer, d_optimizer, discriminator_loss, generator_loss,
                 d_terms: Sequence[Callable] = (), g_terms: Sequence[Callable] = (), **kwargs):
+        """Optimizers, the adversarial losses (functions of logits) and the extra terms of each
+        side (callables of a StepContext, or `Term`s; names must be unique per side)."""
         super().compile(**kwargs)
         self.g_optimizer = g_optimizer
         self.d_optimizer = d_optimizer
         self.discriminator_loss = discriminator_loss
         self.generator_loss = generator_loss
-        self.d_terms = list(d_terms)
-        self.g_terms = list(g_terms)
+        self.d_terms = as_terms(d_terms, "discriminator")
+        self.g_terms = as_terms(g_terms, "generator")
 
     @property
     def num_classes(self):
         return self.generator.num_classes
 
+    def examples_per_iteration(self, batch_size):
+        """Real examples one iteration consumes at (global or per-replica) batch `batch_size`."""
+        return self.n_dis * int(batch_size)
+
     def build_all(self, batch_size=2):
         """Create every variable (networks, EMA copy, optimizer slots) before training/restoring.
 
-        Under a tf.distribute strategy this must run inside `strategy.scope()`.
+        The optimizers are built over the variables in name order, so their slots are matched
+        by name too. Under a tf.distribute strategy this must run inside `strategy.scope()`.
         """
         z = tf.zeros([batch_size, self.generator.z_dim])
         labels = tf.zeros([batch_size], tf.int32)
@@ -97,10 +96,11 @@ class GAN(keras.Model):
         self.discriminator(images, labels, training=False)
         if self.ema_generator is not None:
             self.ema_generator(z, labels, training=False)
-            for target, source in zip(self.ema_generator.weights, self.generator.weights):
+            self._ema_pairs = pair_by_name(self.ema_generator, self.generator)
+            for target, source in self._ema_pairs:
                 target.assign(source)
-        self.g_optimizer.build(self.generator.trainable_variables)
-        self.d_optimizer.build(self.discriminator.trainable_variables)
+        self.g_optimizer.build(_trainable_by_name(self.generator))
+        self.d_optimizer.build(_trainable_by_name(self.discriminator))
         self.built = True
 
     def call(self, z, labels=None, training=False):
@@ -121,15 +121,19 @@ class GAN(keras.Model):
         return z, labels
 
     # -- one iteration -------------------------------------------------------------------
+    def discriminate(self, images, labels, training=True):
+        """The discriminator's `DiscriminatorOutput` on `images`."""
+        return as_discriminator_output(self.discriminator(images, labels, training=training))
+
     def _num_replicas(self):
         return tf.distribute.get_strategy().num_replicas_in_sync
 
     @staticmethod
-    def _with_terms(adversarial, term_fns, side, ctx):
+    def _with_terms(adversarial, terms, ctx):
         """The adversarial loss plus the side's extra terms; the terms by name, for logging."""
-        terms = {f"{side}_{term_name(t)}": t(ctx) for t in term_fns}
-        loss = adversarial + tf.add_n(list(terms.values())) if terms else adversarial
-        return loss, terms
+        values = {f"{ctx.side}_{t.name}": t(ctx) for t in terms}
+        loss = adversarial + tf.add_n(list(values.values())) if values else adversarial
+        return loss, values
 
     @staticmethod
     def _apply(optimizer, tape, replica_share, variables):
@@ -140,31 +144,35 @@ class GAN(keras.Model):
 
     def _d_update(self, real_images, real_labels, index):
         batch_size = tf.shape(real_images)[0]
-        z, fake_labels = self.sample_inputs(batch_size, salt=index)
+        z, fake_labels = self.sample_inputs(batch_size, salt=sampling.SALTS["d_update_inputs"] + index)
         fake_images = self.generator(z, fake_labels, training=True)
         with tf.GradientTape() as tape:
-            real_logits = self.discriminator(real_images, real_labels, training=True)
-            fake_logits = self.discriminator(fake_images, fake_labels, training=True)
-            ctx = StepContext(self, real_images, real_labels, fake_images, fake_labels, z,
-                              real_logits, fake_logits, self._seed(1000 + index))
-            adversarial = self.discriminator_loss(real_logits, fake_logits)
-            loss, terms = self._with_terms(adversarial, self.d_terms, "d", ctx)
+            real_output = self.discriminate(real_images, real_labels)
+            fake_output = self.discriminate(fake_images, fake_labels)
+            ctx = StepContext(self, "d", real_images, real_labels, fake_images, fake_labels, z,
+                              real_output, fake_output,
+                              update_seed=self._seed(sampling.SALTS["d_terms"] + index),
+                              update_count=self.global_step * self.n_dis + index)
+            adversarial = self.discriminator_loss(real_output.logits, fake_output.logits)
+            loss, terms = self._with_terms(adversarial, self.d_terms, ctx)
             replica_share = loss / self._num_replicas()
         self._apply(self.d_optimizer, tape, replica_share, self.discriminator.trainable_variables)
         logs = {"d_loss": loss, "d_adversarial": adversarial,
-                "d_real_logits": tf.reduce_mean(real_logits), "d_fake_logits": tf.reduce_mean(fake_logits)}
+                "d_real_logits": tf.reduce_mean(real_output.logits),
+                "d_fake_logits": tf.reduce_mean(fake_output.logits)}
         logs.update(terms)
         return logs
 
     def _g_update(self, batch_size):
-        z, fake_labels = self.sample_inputs(batch_size, salt=self.n_dis)
+        z, fake_labels = self.sample_inputs(batch_size, salt=self.n_dis)  # SALTS["g_update_inputs"]
         with tf.GradientTape() as tape:
             fake_images = self.generator(z, fake_labels, training=True)
-            fake_logits = self.discriminator(fake_images, fake_labels, training=True)
-            ctx = StepContext(self, None, None, fake_images, fake_labels, z, None, fake_logits,
-                              self._seed(2000))
-            adversarial = self.generator_loss(fake_logits)
-            loss, terms = self._with_terms(adversarial, self.g_terms, "g", ctx)
+            fake_output = self.discriminate(fake_images, fake_labels)
+            ctx = StepContext(self, "g", None, None, fake_images, fake_labels, z, None, fake_output,
+                              update_seed=self._seed(sampling.SALTS["g_terms"]),
+                              update_count=self.global_step)
+            adversarial = self.generator_loss(fake_output.logits)
+            loss, terms = self._with_terms(adversarial, self.g_terms, ctx)
             replica_share = loss / self._num_replicas()
         self._apply(self.g_optimizer, tape, replica_share, self.generator.trainable_variables)
         logs = {"g_loss": loss, "g_adversarial": adversarial}
@@ -174,14 +182,17 @@ class GAN(keras.Model):
     def _update_ema(self):
         if self.ema_generator is None:
             return
-        decay = tf.where(self.global_step >= self.ema_start_step, self.ema_decay, 0.0)
-        for target, source in zip(self.ema_generator.weights, self.generator.weights):
+        decay = tf.where(self.global_step >= self.ema_start_step,
+                         value_at(self.ema_decay, self.global_step), 0.0)
+        for target, source in self._ema_pairs:
             if "float" in str(source.dtype):
                 target.assign(decay * target + (1.0 - decay) * source)
             else:
                 target.assign(source)
 
     def train_step(self, data):
+        for hook in self.step_hooks:
+            hook(self)
         images, labels = data
         labels = tf.cast(labels, tf.int32)
         per_update = tf.shape(images)[0] // self.n_dis

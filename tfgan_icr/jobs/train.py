@@ -1,0 +1,148 @@
+"""The training job: build the config's GAN, resume from model_dir, fit phase by phase."""
+
+import json
+import os
+import sys
+import time
+
+import gin
+import keras
+import tensorflow as tf
+
+from tfgan_icr.data import make_dataset
+from tfgan_icr.errors import ConfigError, TrainingDiverged
+from tfgan_icr.files import write_text_atomically
+from tfgan_icr.training import callbacks as cb
+from tfgan_icr.training.builder import FULL_CONFIG, MODEL_SPEC, OPERATIVE_CONFIG, build_gan
+from tfgan_icr.training.checkpoint import BEST_SUBDIR, CheckpointStore
+from tfgan_icr.training.distribute import make_strategy
+from tfgan_icr.training.phases import examples_before, make_phases
+
+
+def _data_spec(source, batch_size, seed, conditional):
+    # Shapes come from the data: build the pipeline lazily once to read them.
+    probe = make_dataset(source, batch_size=batch_size, seed=seed)
+    image_shape = probe.element_spec[0].shape
+    return dict(num_classes=int(source.num_classes) if conditional else 0,
+                image_size=int(image_shape[1]), channels=int(image_shape[3]), seed=int(seed))
+
+
+def _write_run_files(model_dir, spec):
+    os.makedirs(model_dir, exist_ok=True)
+    write_text_atomically(os.path.join(model_dir, MODEL_SPEC), json.dumps(spec, indent=2) + "\n")
+    write_text_atomically(os.path.join(model_dir, OPERATIVE_CONFIG), gin.operative_config_str())
+    # Every binding as given (also those of jobs not run yet, such as evaluation): what
+    # --mode=sample/eval re-read.
+    write_text_atomically(os.path.join(model_dir, FULL_CONFIG), gin.config_str())
+
+
+def _callbacks(model_dir, gan, store, steps, batch_size, seed, log_every, sample_every,
+               checkpoint_every, eval_every, writer, stream):
+    guard = cb.NaNGuard()
+    interrupt = cb.GracefulInterrupt(stream=stream)
+    logger = cb.MetricsLogger(model_dir, steps, batch_size, gan.n_dis, every=log_every, writer=writer,
+                              stream=stream, guard=guard)
+    callbacks = [guard, interrupt, logger,
+                 cb.SampleGrid(model_dir, every=sample_every, seed=seed, total_steps=steps,
+                               writer=writer, guard=guard)]
+    if eval_every:
+        from tfgan_icr.eval.evaluator import Evaluator
+        best = CheckpointStore(model_dir, gan, max_to_keep=1, subdir=BEST_SUBDIR)
+        callbacks.append(cb.PeriodicEvaluation(Evaluator(stream=stream), eval_every, best, model_dir,
+                                               writer=writer, stream=stream, guard=guard))
+    callbacks.append(cb.Checkpointer(store, every=checkpoint_every, guard=guard))
+    return callbacks, guard, interrupt, logger
+
+
+@gin.configurable(denylist=["model_dir", "stream"])
+def train(model_dir, source=gin.REQUIRED, steps=10000, batch_size=64, batch_size_schedule=(),
+          seed=0, conditional=True, log_every=50, sample_every=500, checkpoint_every=500,
+          keep_checkpoints=3, steps_per_execution=1, deterministic=False, eval_every=0,
+          strategy_fn=make_strategy, stream=None):
+    """Train (or resume) a GAN in `model_dir`.
+
+    source: a data source (e.g. @fashion_mnist()); batch_size: the global batch of each D and G
+    update; batch_size_schedule: ((start_step, batch_size), ...) for phases with other batch
+    sizes (exact resume holds across them); steps: iterations (each is n_dis D updates + one
+    G update); conditional: feed class labels to G and D when the data has them. The run writes
+    checkpoints, samples/, metrics.jsonl, TensorBoard events and operative_config.gin into
+    model_dir and resumes from the latest checkpoint there. eval_every > 0 evaluates FID/KID
+    (the `Evaluator` settings) at that interval and keeps the best checkpoint by FID in
+    model_dir/best.
+    """
+    stream = stream or sys.stdout
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+    strategy = strategy_fn()
+    replicas = strategy.num_replicas_in_sync
+    try:
+        phases = make_phases(batch_size, batch_size_schedule, steps)
+    except ValueError as error:
+        raise ConfigError(f"train.batch_size_schedule: {error}") from None
+    for phase in phases:
+        if phase.batch_size % replicas:
+            raise ConfigError(f"batch size {phase.batch_size} (from step {phase.start_step}) is not "
+                              f"divisible by the {replicas} replicas")
+
+    spec = _data_spec(source, batch_size, seed, conditional)
+    keras.utils.set_random_seed(seed)  # initial weights are a function of the seed
+    with strategy.scope():
+        gan = build_gan(seed=seed, **{k: spec[k] for k in ("num_classes", "image_size", "channels")})
+        gan.build_all()
+    spec.update(z_dim=int(gan.generator.z_dim), n_dis=gan.n_dis, batch_size=batch_size,
+                batch_size_schedule=[list(map(int, p)) for p in batch_size_schedule],
+                has_ema=gan.ema_generator is not None)
+    if steps_per_execution != 1:
+        gan.steps_per_execution = steps_per_execution
+
+    store = CheckpointStore(model_dir, gan, max_to_keep=keep_checkpoints)
+    start = store.restore() or 0  # raises before anything in model_dir is written
+    if start:
+        print(f"resuming from {store.latest} at step {start}", file=stream, flush=True)
+    if start >= steps:
+        print(f"already trained to step {start} (train.steps={steps}); nothing to do: pass "
+              f"--steps=N with N > {start} to train further", file=stream)
+        return {"step": start, "checkpoint": store.latest}
+
+    _write_run_files(model_dir, spec)
+    writer = tf.summary.create_file_writer(os.path.join(model_dir, "tensorboard"))
+    callbacks, guard, interrupt, logger = _callbacks(
+        model_dir, gan, store, steps, batch_size, seed, log_every, sample_every, checkpoint_every,
+        eval_every, writer, stream)
+    print(f"training {steps - start} iterations (step {start} -> {steps}), batch {batch_size}, "
+          f"n_dis {gan.n_dis}, {replicas} replica(s); writing to {model_dir}", file=stream, flush=True)
+    started = time.perf_counter()
+    try:
+        with interrupt.installed():
+            for phase in phases:
+                first, last = max(start, phase.start_step), min(steps, phase.end_step)
+                if last <= first or gan.stop_training:
+                    continue
+                logger.global_batch_size = phase.batch_size
+                per_iteration = gan.examples_per_iteration(phase.batch_size)
+                dataset = make_dataset(source, batch_size=per_iteration, seed=seed,
+                                       start_example=examples_before(phases, first,
+                                                                     gan.examples_per_iteration))
+                gan.fit(dataset, epochs=1, steps_per_epoch=last - first, verbose=0,
+                        callbacks=callbacks, shuffle=False)
+                if interrupt.requested or guard.failure:
+                    break
+    finally:
+        writer.flush()
+    return _report(gan, store, guard, interrupt, started, stream)
+
+
+def _report(gan, store, guard, interrupt, started, stream):
+    if interrupt.requested:
+        print(f"interrupted at step {int(gan.global_step.numpy())}; saved {store.latest}. Run the same "
+              f"command to resume.", file=stream, flush=True)
+        raise KeyboardInterrupt
+    if guard.failure:
+        step, values = guard.failure
+        raise TrainingDiverged(
+            f"loss became NaN/inf at step {step} ({values}); training stopped, the last good checkpoint "
+            f"is {store.latest or 'none'}: lower the learning rates or change the loss, then resume")
+    elapsed = time.perf_counter() - started
+    step = int(gan.global_step.numpy())
+    print(f"done: step {step} in {elapsed:.0f} s; checkpoint {store.latest}", file=stream, flush=True)
+    return {"step": step, "checkpoint": store.latest, "seconds": elapsed}
