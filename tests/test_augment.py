@@ -270,3 +270,9 @@ def test_works_under_tf_function_with_an_unknown_batch_size():
         images = distinct_images(batch=batch)
         np.testing.assert_allclose(traced(images, SEED).numpy(), transform(images, SEED).numpy(), atol=1e-6)
     assert traced.experimental_get_tracing_count() == 1
+
+
+def test_the_default_transforms_take_their_gin_bindings():
+    gin.parse_config("random_flip.probability = 0.0\nrandom_translate.max_pixels = 0")
+    images = distinct_images()
+    np.testing.assert_array_equal(augment.augment(images, SEED).numpy(), images.numpy())
