@@ -26,10 +26,12 @@ def register_configurables():
                       keras.optimizers.RMSprop):
         gin.external_configurable(optimizer, module="keras.optimizers")
     # Imported for their @gin.configurable side effects.
+    import tfgan_icr.augment  # noqa: F401
     import tfgan_icr.data  # noqa: F401
     import tfgan_icr.eval.evaluator  # noqa: F401
     import tfgan_icr.losses  # noqa: F401
     import tfgan_icr.models  # noqa: F401
+    import tfgan_icr.regularizers  # noqa: F401
     import tfgan_icr.sampling  # noqa: F401
     import tfgan_icr.training.benchmark  # noqa: F401
     import tfgan_icr.jobs.evaluate  # noqa: F401
