@@ -119,3 +119,16 @@ def test_steps_per_execution_runs_several_iterations_per_call_and_keeps_the_step
     assert steps == [2, 4, 6]
     assert os.path.exists(tmp_path / "checkpoints" / "ckpt-4.index")
     assert tf.train.latest_checkpoint(os.path.join(tmp_path, "checkpoints")).endswith("ckpt-6")
+
+
+def test_resume_across_a_batch_size_phase_change_matches_an_uninterrupted_run(tmp_path):
+    schedule = "train.batch_size_schedule = ((3, 8),)"
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    train(straight, 5, schedule)
+    train(resumed, 2, schedule)     # stops in the first phase
+    train(resumed, 4, schedule)     # crosses into the second
+    train(resumed, 5, schedule)
+    a, b = checkpoint_values(straight), checkpoint_values(resumed)
+    assert a.keys() == b.keys()
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)

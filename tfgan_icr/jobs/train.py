@@ -119,6 +119,10 @@ def train(model_dir, source=gin.REQUIRED, steps=10000, batch_size=64, batch_size
                 if last <= first or gan.stop_training:
                     continue
                 logger.global_batch_size = phase.batch_size
+                # A fresh trace per phase: Keras' cached step would relax the batch dimension
+                # to None on the new shape, and that graph rounds differently from the one a
+                # run resumed in this phase traces (so resume would not be bit for bit).
+                gan.train_function = None
                 per_iteration = gan.examples_per_iteration(phase.batch_size)
                 dataset = make_dataset(source, batch_size=per_iteration, seed=seed,
                                        start_example=examples_before(phases, first,
