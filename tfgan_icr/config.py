@@ -1,5 +1,6 @@
 """gin set-up: which functions are configurable, where configs live, and clear errors."""
 
+import logging
 import os
 
 import gin
@@ -30,6 +31,8 @@ def register_configurables():
     import tfgan_icr.data  # noqa: F401
     import tfgan_icr.eval.evaluator  # noqa: F401
     import tfgan_icr.losses  # noqa: F401
+    import tfgan_icr.methods.consistency  # noqa: F401
+    import tfgan_icr.methods.penalties  # noqa: F401
     import tfgan_icr.models  # noqa: F401
     import tfgan_icr.regularizers  # noqa: F401
     import tfgan_icr.sampling  # noqa: F401
@@ -63,14 +66,28 @@ def _one_line(error):
     return f"{lines[0]} {where}".strip() if lines else type(error).__name__
 
 
+class _QuietIncludeSearch(logging.Filter):
+    """gin logs an ERROR for every search-path entry an `include` is not found under, even
+    when a later one has it; a file that is found nowhere still fails with a ConfigError."""
+
+    def filter(self, record):
+        return not record.getMessage().startswith("Path not found:")
+
+
 def parse(config_files=(), bindings=(), finalize=True):
     """Parse config files and bindings; any mistake becomes a one-line ConfigError."""
     register_configurables()
     files = [resolve_config(f) for f in config_files]
     gin.clear_config()
+    if CONFIG_DIR not in gin.config._LOCATION_PREFIXES:  # `include 'icr/_cr_terms.gin'` etc.
+        gin.add_config_file_search_path(CONFIG_DIR)
+    quiet = _QuietIncludeSearch()
+    logging.getLogger().addFilter(quiet)
     try:
         gin.parse_config_files_and_bindings(files, list(bindings), finalize_config=finalize)
     except (ValueError, KeyError, SyntaxError, IOError) as error:
         raise ConfigError(f"bad gin config: {_one_line(error)}: check the name against the configs in "
                           f"gin_configs/ and the docstrings of tfgan_icr") from None
+    finally:
+        logging.getLogger().removeFilter(quiet)
     return files

@@ -139,7 +139,7 @@ def dragan_penalty(d_fn, real, seed, perturbation=0.5, target=1.0):
 
 
 @gin.configurable
-def jensen_shannon_regularizer(d_fn, real, fake):
+def jensen_shannon_regularizer(d_fn, real, fake, fake_d_fn=None):
     """JSR (Roth et al. 2017, "Stabilizing Training of Generative Adversarial Networks through
     Regularization"), with D(x) = sigmoid(psi(x)) and psi = ``d_fn`` (the logits):
 
@@ -150,11 +150,12 @@ def jensen_shannon_regularizer(d_fn, real, fake):
 
     Returns Omega itself, WITHOUT the factor 1/2: the paper and the authors' code add
     ``(gamma / 2) * Omega`` to the discriminator's loss, so a caller reproducing them uses the
-    weight gamma / 2 (the ICR paper's JSR baseline: gamma = 0.1).
+    weight gamma / 2 (the ICR paper's JSR baseline: gamma = 0.1). ``fake_d_fn`` (default
+    ``d_fn``) scores the fake images, for a conditional D that needs their own labels.
     """
     real, fake = tf.cast(real, tf.float32), tf.cast(fake, tf.float32)
     real_logits, real_gradients = _input_gradients(d_fn, real)
-    fake_logits, fake_gradients = _input_gradients(d_fn, fake)
+    fake_logits, fake_gradients = _input_gradients(fake_d_fn or d_fn, fake)
     real_term = tf.square(1.0 - tf.sigmoid(real_logits)) * _squared_norms(real_gradients)
     fake_term = tf.square(tf.sigmoid(fake_logits)) * _squared_norms(fake_gradients)
     return tf.reduce_mean(real_term) + tf.reduce_mean(fake_term)
