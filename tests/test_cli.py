@@ -130,3 +130,37 @@ def test_sample_mode_without_a_run_says_what_to_do(tmp_path):
     result = run_cli("--mode=sample", f"--model_dir={tmp_path}")
     assert result.returncode == 2
     assert "train one first" in result.stderr.strip().splitlines()[-1]
+
+
+def test_start_up_is_quiet_and_says_when_it_compiles(trained_run):
+    _, result = trained_run
+    for noise in ("absl::InitializeLog", "oneDNN custom operations", "Could not find cuda drivers"):
+        assert noise not in result.stderr, noise
+    assert "compiling the training step" in result.stdout
+
+
+@pytest.mark.parametrize("module, flag_names, mode_line", [
+    ("tfgan_icr.main", ["gin_config", "gin_bindings", "model_dir", "mode", "steps", "num_samples"],
+     "--mode=train|sample|eval"),
+    ("tfgan_icr.bench", ["gin_config", "gin_bindings", "mode", "iterations", "warmup"], "--mode=train|pipeline"),
+])
+@pytest.mark.parametrize("help_arg", ["--help", "-h"])
+def test_help_lists_the_projects_flags_modes_and_examples(module, flag_names, mode_line, help_arg):
+    result = run_cli(help_arg, module=module, timeout=60)
+    assert result.returncode == 0, result.stderr
+    text = result.stdout
+    assert mode_line in text and "modes:" in text and "examples:" in text
+    assert "Try --helpfull" not in text
+    flag_lines = [line for line in text.splitlines() if line.startswith("  --")]
+    assert [line.split()[0] for line in flag_lines] == [f"--{n}" for n in flag_names] + ["--helpfull"]
+    assert all(len(line.split()) > 1 for line in flag_lines)  # each with its one line of help
+    assert "tensorflow" not in result.stderr.lower()
+
+
+def test_console_script_entry_point_help(monkeypatch, capsys):
+    from tfgan_icr import main
+    monkeypatch.setattr("sys.argv", ["tfgan_icr", "--help"])
+    with pytest.raises(SystemExit) as exit_info:
+        main.entry_point()
+    assert exit_info.value.code == 0
+    assert "--mode=train|sample|eval" in capsys.readouterr().out

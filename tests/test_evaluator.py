@@ -149,3 +149,8 @@ def test_cli_eval_with_the_real_inception_network(tmp_path):
     assert record["inception_score"] is None
     assert "FID@12 vs fashion_mnist[test], inception-2015-12-05 =" in result.stdout
     assert "img/s" in result.stdout
+    # The one-off work is announced, with where it goes and how big it is; KID has its unit.
+    assert f"converting the FID Inception weights once (about 90 MB)" in result.stdout
+    assert f"cached {cache}" in result.stdout and " MB)" in result.stdout
+    assert "computing the reference statistics of 24 fashion_mnist[test] images once" in result.stdout
+    assert "(x1e-3)" in result.stdout

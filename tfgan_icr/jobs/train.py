@@ -100,8 +100,8 @@ def train(model_dir, source=gin.REQUIRED, steps=10000, batch_size=64, batch_size
     if start:
         print(f"resuming from {store.latest} at step {start}", file=stream, flush=True)
     if start >= steps:
-        print(f"already trained to step {start} (train.steps={steps}); nothing to do: pass "
-              f"--steps=N with N > {start} to train further", file=stream)
+        print(f"already trained to step {start} (train.steps={steps}); nothing to do. To train further, "
+              f"run again with a larger --steps, e.g. --steps={start + max(steps, 1)}", file=stream)
         return {"step": start, "checkpoint": store.latest}
 
     _write_run_files(model_dir, spec)

@@ -111,9 +111,16 @@ class MetricsLogger(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         self._mark = (time.perf_counter(), _step(self.model))
         self._start = self._mark
+        self._compiled = False
+        print("compiling the training step (the first iteration traces it into one graph; "
+              "tens of seconds on a CPU)...", file=self.stream, flush=True)
 
     def on_train_batch_end(self, batch, logs=None):
         step = _step(self.model)
+        if not self._compiled:
+            self._compiled = True
+            print(f"compiled; the first iteration took {time.perf_counter() - self._start[0]:.0f} s",
+                  file=self.stream, flush=True)
         if (self.guard is not None and self.guard.failure) or (step % self.every and step != self.total_steps):
             return
         now = time.perf_counter()
