@@ -86,7 +86,8 @@ def exit_on_user_error(run):
         except TfganError as error:
             print(f"error: {first_line(error)}", file=sys.stderr)
             sys.exit(2)
-        except KeyboardInterrupt:
-            sys.exit(130)
+        except KeyboardInterrupt as interrupt:
+            # 130 after Ctrl-C; 143 (128 + SIGTERM) after a SIGTERM that saved a checkpoint.
+            sys.exit(getattr(interrupt, "exit_code", 130))
 
     return main

@@ -5,11 +5,16 @@ import os
 
 import gin
 import keras
+from gin import config_parser
 
 from tfgan_icr.errors import ConfigError
 
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "gin_configs")
 DEFAULT_CONFIG = "quickstart.gin"
+# Configurables from outside this package that config files may name (see
+# register_configurables); gin's own macro/constant are how `%NAME` is implemented.
+EXTERNAL_MODULES = ("keras.optimizers",)
+_GIN_BUILTINS = frozenset({"gin.macro", "gin.constant"})
 
 _registered = False
 
@@ -74,17 +79,93 @@ class _QuietIncludeSearch(logging.Filter):
         return not record.getMessage().startswith("Path not found:")
 
 
-def parse(config_files=(), bindings=(), finalize=True):
-    """Parse config files and bindings; any mistake becomes a one-line ConfigError."""
+class _RecordingDelegate(config_parser.ParserDelegate):
+    """Collects the `@name` references of a config without resolving (or importing) anything."""
+
+    def __init__(self):
+        self.references = []
+
+    def configurable_reference(self, scoped_configurable_name, evaluate):
+        self.references.append(scoped_configurable_name)
+
+    def macro(self, macro_name):
+        return None
+
+
+def _own_configurable(selector):
+    """True when `selector` (scope allowed) names a configurable registered by tfgan_icr, or
+    one of the external ones register_configurables adds."""
+    match = gin.config._REGISTRY.get_match(selector.rsplit("/", 1)[-1])
+    if match is None:
+        return False
+    if match.selector in _GIN_BUILTINS:
+        return True
+    return match.module == "tfgan_icr" or match.module.startswith("tfgan_icr.") or \
+        match.module in EXTERNAL_MODULES
+
+
+def check_untrusted_config(text, path):
+    """Raise ConfigError unless `text` only binds this package's configurables.
+
+    A run directory's saved config is untrusted input (it may come from someone else): gin's
+    `import` (and `from __gin__ import dynamic_registration`) would import any module and make
+    any function callable, and `include` would read any other file. Only bindings of
+    registered configurables, literals, macros and `@` references to registered
+    configurables are accepted. Nothing is imported or called while checking.
+    """
+    register_configurables()
+    delegate = _RecordingDelegate()
+    advice = ("a run directory's saved config may only bind tfgan_icr's configurables; if you "
+              "trust this file, pass it with --gin_config")
+    try:
+        for statement in config_parser.ConfigParser(text, delegate):
+            line = statement.location.line_num
+            where = f"{path} line {line}"
+            if isinstance(statement, config_parser.ImportStatement):
+                raise ConfigError(f"refusing {where}: `{statement.format()}`: {advice}")
+            if isinstance(statement, config_parser.IncludeStatement):
+                raise ConfigError(f"refusing {where}: `include {statement.filename!r}`: {advice}")
+            selectors = list(delegate.references)
+            delegate.references.clear()
+            if getattr(statement, "arg_name", None) or isinstance(statement, config_parser.BlockDeclaration):
+                selectors.insert(0, statement.selector)  # arg_name '' is a macro definition
+            for selector in selectors:
+                if not _own_configurable(selector):
+                    raise ConfigError(f"refusing {where}: `{selector}` is not a configurable of "
+                                      f"tfgan_icr: {advice}")
+    except (SyntaxError, ValueError) as error:
+        raise ConfigError(f"bad gin config {path}: {_one_line(error)}") from None
+
+
+def parse(config_files=(), bindings=(), finalize=True, trusted=True):
+    """Parse config files and bindings; any mistake becomes a one-line ConfigError.
+
+    trusted=False (a run directory's own config.gin/operative_config.gin) checks each file
+    with `check_untrusted_config` first and parses the checked text, not the file again.
+    """
     register_configurables()
     files = [resolve_config(f) for f in config_files]
+    texts = []
+    if not trusted:
+        for path in files:
+            try:
+                with open(path) as f:
+                    texts.append(f.read())
+            except (OSError, UnicodeDecodeError) as error:
+                raise ConfigError(f"cannot read {path}: {error}") from None
+            check_untrusted_config(texts[-1], path)
     gin.clear_config()
     if CONFIG_DIR not in gin.config._LOCATION_PREFIXES:  # `include 'icr/_cr_terms.gin'` etc.
         gin.add_config_file_search_path(CONFIG_DIR)
     quiet = _QuietIncludeSearch()
     logging.getLogger().addFilter(quiet)
     try:
-        gin.parse_config_files_and_bindings(files, list(bindings), finalize_config=finalize)
+        if trusted:
+            gin.parse_config_files_and_bindings(files, list(bindings), finalize_config=finalize)
+        else:
+            for text in texts:
+                gin.parse_config(text)
+            gin.parse_config_files_and_bindings([], list(bindings), finalize_config=finalize)
     except (ValueError, KeyError, SyntaxError, IOError) as error:
         raise ConfigError(f"bad gin config: {_one_line(error)}: check the name against the configs in "
                           f"gin_configs/ and the docstrings of tfgan_icr") from None

@@ -33,3 +33,16 @@ class CheckpointError(TfganError):
 
 class TrainingDiverged(TfganError):
     """A loss became NaN or infinite."""
+
+
+class RunDirError(TfganError):
+    """A run directory cannot be used: not writable, not a folder, or held by another training."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """Training stopped on a signal after saving; the process exits with 128 + the signal."""
+
+    def __init__(self, signum):
+        super().__init__(signum)
+        self.exit_code = 128 + int(signum)
+

@@ -36,6 +36,8 @@ flags.DEFINE_enum("mode", "train", ["train", "sample", "eval"], "train, sample o
 flags.DEFINE_integer("steps", None, "train to this step (overrides train.steps); more than done continues a run")
 flags.DEFINE_integer("num_samples", None, "sample: also write N single PNGs; eval: N generated images "
                      "(default Evaluator.num_samples)")
+flags.DEFINE_string("output_dir", None, "sample/eval: write here instead of into --model_dir "
+                    "(for a run you may not or cannot write to)")
 
 
 def _config_files(mode, model_dir):
@@ -68,13 +70,14 @@ def run(argv):
     bindings = list(FLAGS.gin_bindings)
     if FLAGS.steps is not None:
         bindings.append(f"train.steps = {FLAGS.steps}")
-    config.parse(files, bindings)
+    # A run directory's saved config is untrusted: parsed in restricted mode (no imports).
+    config.parse(files, bindings, trusted=bool(FLAGS.gin_config) or FLAGS.mode == "train")
     if FLAGS.mode == "train":
         train(model_dir)
     elif FLAGS.mode == "sample":
-        sample(model_dir, num_samples=FLAGS.num_samples or 0)
+        sample(model_dir, num_samples=FLAGS.num_samples or 0, output_dir=FLAGS.output_dir)
     elif FLAGS.mode == "eval":
-        evaluate(model_dir, num_samples=FLAGS.num_samples)
+        evaluate(model_dir, num_samples=FLAGS.num_samples, output_dir=FLAGS.output_dir)
 
 
 main = exit_on_user_error(run)

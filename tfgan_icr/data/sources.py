@@ -323,6 +323,21 @@ def _check_image(path: str, verify: str) -> tuple[int, int, bool]:
     return h, w, mode in _GRAY_MODES
 
 
+def find_undecodable(source: "Source"):
+    """(path, reason) of the first file of a "files" source that TensorFlow cannot decode, or
+    None. Used after a decode error during training (which does not name the file)."""
+    import tensorflow as tf
+    from tfgan_icr.errors import first_line
+
+    channels = source.image_shape[2] if source.image_shape else 0
+    for path in source.files or ():
+        try:
+            tf.io.decode_image(tf.io.read_file(path), channels=channels, expand_animations=False)
+        except tf.errors.OpError as error:
+            return path, first_line(error)
+    return None
+
+
 def _size_pair(image_size, what: str) -> tuple[int, int] | None:
     if image_size is None:
         return None
@@ -353,8 +368,8 @@ def image_folder(path: str, image_size=None, verify: str = "quick") -> Source:
         sorted order).
       verify: "quick" (default) opens every file's header, checks PNG chunk checksums and
         the JPEG end marker; "full" decodes every file with Pillow (slow, catches everything);
-        "none" only reads the first image. Damage that "quick" misses surfaces while
-        training as a TensorFlow decode error without the file name: use "full" to find it.
+        "none" only reads the first image. A file that fails to decode while training is
+        then found and named in the error (`find_undecodable`).
     """
     if verify not in ("quick", "full", "none"):
         raise DataError(f"image_folder verify must be 'quick', 'full' or 'none', not {verify!r}")

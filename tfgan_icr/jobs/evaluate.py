@@ -6,14 +6,15 @@ import sys
 import gin
 import tensorflow as tf
 
+from tfgan_icr.errors import RunDirError, first_line
 from tfgan_icr.training.builder import restore_trained
 
 
-@gin.configurable(denylist=["model_dir", "num_samples", "stream"])
-def evaluate(model_dir, num_samples=None, use_ema=True, stream=None):
+@gin.configurable(denylist=["model_dir", "num_samples", "stream", "output_dir"])
+def evaluate(model_dir, num_samples=None, use_ema=True, stream=None, output_dir=None):
     """FID and KID (IS when the network has logits) of the latest checkpoint's generator
     (the EMA generator when there is one), against `Evaluator.reference_source`; the results
-    go to metrics.jsonl, TensorBoard and the console."""
+    go to metrics.jsonl, TensorBoard (under `output_dir`, default model_dir) and the console."""
     from tfgan_icr.eval.evaluator import Evaluator, log_results
     stream = stream or sys.stdout
     evaluator = Evaluator(stream=stream)  # config errors before the (slow) restore
@@ -22,6 +23,13 @@ def evaluate(model_dir, num_samples=None, use_ema=True, stream=None):
     step = int(gan.global_step.numpy())
     results = evaluator(net, num_samples)
     results["generator"] = "ema" if net is gan.ema_generator else "g"
-    writer = tf.summary.create_file_writer(os.path.join(model_dir, "tensorboard"))
-    log_results(model_dir, step, results, writer=writer, stream=stream)
+    out = output_dir or model_dir
+    try:
+        os.makedirs(out, exist_ok=True)
+        writer = tf.summary.create_file_writer(os.path.join(out, "tensorboard"))
+        log_results(out, step, results, writer=writer, stream=stream)
+    except (OSError, tf.errors.OpError) as error:
+        reason = error.strerror if isinstance(error, OSError) else first_line(error)
+        raise RunDirError(f"cannot write the results to {out}: {reason}: pass --output_dir=DIR "
+                          f"to write them elsewhere") from None
     return results

@@ -4,25 +4,37 @@ import os
 import sys
 
 import gin
+import tensorflow as tf
 
 from tfgan_icr import images as image_io
 from tfgan_icr import sampling
+from tfgan_icr.errors import RunDirError, first_line
 from tfgan_icr.training import callbacks as cb
 from tfgan_icr.training.builder import restore_trained
 
 
-@gin.configurable(denylist=["model_dir", "num_samples", "stream"])
+@gin.configurable(denylist=["model_dir", "num_samples", "stream", "output_dir"])
 def sample(model_dir, num_samples=0, use_ema=True, per_class=10, unconditional_count=64, seed=1,
-           stream=None):
+           stream=None, output_dir=None):
     """Write a sample grid (one row per class when conditional) and `num_samples` single PNGs
-    from the latest checkpoint of `model_dir`."""
+    from the latest checkpoint of `model_dir`, into `output_dir` (default model_dir/samples).
+    Nothing else in model_dir is written."""
     stream = stream or sys.stdout
     gan, _ = restore_trained(model_dir)
+    try:
+        return _write_samples(gan, output_dir or os.path.join(model_dir, "samples"), num_samples,
+                              use_ema, per_class, unconditional_count, seed, stream)
+    except (OSError, tf.errors.OpError) as error:
+        reason = error.strerror if isinstance(error, OSError) else first_line(error)
+        raise RunDirError(f"cannot write the samples to {output_dir or os.path.join(model_dir, 'samples')}: "
+                          f"{reason}: pass --output_dir=DIR to write them elsewhere") from None
+
+
+def _write_samples(gan, out_dir, num_samples, use_ema, per_class, unconditional_count, seed, stream):
     step = int(gan.global_step.numpy())
     net = gan.inference_generator(use_ema)
     tag = "ema" if net is gan.ema_generator else "g"
     z, labels, rows = cb.fixed_sample_inputs(gan.generator, seed, per_class, unconditional_count)
-    out_dir = os.path.join(model_dir, "samples")
     grid_path = image_io.write_grid(os.path.join(out_dir, f"sample_step_{step:07d}_{tag}.png"),
                                     net(z, labels, training=False).numpy(), rows=rows)
     print(f"wrote {grid_path}", file=stream)

@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 import sys
 import time
 
@@ -10,11 +11,14 @@ import keras
 import tensorflow as tf
 
 from tfgan_icr.data import make_dataset
-from tfgan_icr.errors import ConfigError, TrainingDiverged
+from tfgan_icr.data.sources import find_undecodable
+from tfgan_icr.errors import ConfigError, DataError, Interrupted, TrainingDiverged
 from tfgan_icr.files import write_text_atomically
 from tfgan_icr.training import callbacks as cb
+from tfgan_icr.training import run_dir
 from tfgan_icr.training.builder import FULL_CONFIG, MODEL_SPEC, OPERATIVE_CONFIG, build_gan
-from tfgan_icr.training.checkpoint import BEST_SUBDIR, CheckpointStore
+from tfgan_icr.training.checkpoint import (BEST_SUBDIR, CheckpointStore, apply_learning_rates,
+                                           learning_rates)
 from tfgan_icr.training.distribute import make_strategy
 from tfgan_icr.training.phases import examples_before, make_phases
 
@@ -27,8 +31,17 @@ def _data_spec(source, batch_size, seed, conditional):
                 image_size=int(image_shape[1]), channels=int(image_shape[3]), seed=int(seed))
 
 
-def _write_run_files(model_dir, spec):
-    os.makedirs(model_dir, exist_ok=True)
+def _check_settings(**settings):
+    """Each integer setting of `train` is an int (not a string, float or bool) in range."""
+    for name, (value, minimum) in settings.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise ConfigError(f"train.{name} must be an integer >= {minimum}, got {value!r}"
+                              + (" (from --steps)" if name == "steps" else ""))
+
+
+def _write_run_files(model_dir, spec, start, stream):
+    # The files at the top describe the latest start; config_history/ keeps every start's.
+    run_dir.record_start(model_dir, start, spec, gin.operative_config_str(), stream=stream)
     write_text_atomically(os.path.join(model_dir, MODEL_SPEC), json.dumps(spec, indent=2) + "\n")
     write_text_atomically(os.path.join(model_dir, OPERATIVE_CONFIG), gin.operative_config_str())
     # Every binding as given (also those of jobs not run yet, such as evaluation): what
@@ -71,13 +84,32 @@ def train(model_dir, source=gin.REQUIRED, steps=10000, batch_size=64, batch_size
     model_dir/best.
     """
     stream = stream or sys.stdout
+    _check_settings(steps=(steps, 1), batch_size=(batch_size, 1), seed=(seed, 0), log_every=(log_every, 1),
+                    sample_every=(sample_every, 1), checkpoint_every=(checkpoint_every, 1),
+                    keep_checkpoints=(keep_checkpoints, 1), steps_per_execution=(steps_per_execution, 1),
+                    eval_every=(eval_every, 0))
+    # One writer per model_dir, held before anything there is read or written.
+    with run_dir.RunLock(model_dir, stream=stream):
+        try:
+            return _train(model_dir, source, steps, batch_size, batch_size_schedule, seed, conditional,
+                          log_every, sample_every, checkpoint_every, keep_checkpoints,
+                          steps_per_execution, deterministic, eval_every, strategy_fn, stream)
+        except OSError as error:
+            if error.filename and os.path.abspath(str(error.filename)).startswith(os.path.abspath(model_dir)):
+                raise run_dir.writable_dir_error(model_dir, error) from None
+            raise
+
+
+def _train(model_dir, source, steps, batch_size, batch_size_schedule, seed, conditional, log_every,
+           sample_every, checkpoint_every, keep_checkpoints, steps_per_execution, deterministic,
+           eval_every, strategy_fn, stream):
     if deterministic:
         tf.config.experimental.enable_op_determinism()
     strategy = strategy_fn()
     replicas = strategy.num_replicas_in_sync
     try:
         phases = make_phases(batch_size, batch_size_schedule, steps)
-    except ValueError as error:
+    except (ValueError, TypeError) as error:
         raise ConfigError(f"train.batch_size_schedule: {error}") from None
     for phase in phases:
         if phase.batch_size % replicas:
@@ -96,15 +128,20 @@ def train(model_dir, source=gin.REQUIRED, steps=10000, batch_size=64, batch_size
         gan.steps_per_execution = steps_per_execution
 
     store = CheckpointStore(model_dir, gan, max_to_keep=keep_checkpoints)
-    start = store.restore() or 0  # raises before anything in model_dir is written
+    configured_rates = learning_rates(gan)
+    # Falls back past damaged checkpoints (moved to checkpoints/damaged/); raises before
+    # anything in model_dir is written when the checkpoint is of another model.
+    start = store.restore(repair=True) or 0
     if start:
-        print(f"resuming from {store.latest} at step {start}", file=stream, flush=True)
+        print(f"resuming from {store.restored} at step {start}", file=stream, flush=True)
+        # The config in force is what runs: its learning rates replace the checkpoint's.
+        apply_learning_rates(gan, configured_rates, stream)
     if start >= steps:
         print(f"already trained to step {start} (train.steps={steps}); nothing to do. To train further, "
               f"run again with a larger --steps, e.g. --steps={start + max(steps, 1)}", file=stream)
         return {"step": start, "checkpoint": store.latest}
 
-    _write_run_files(model_dir, spec)
+    _write_run_files(model_dir, spec, start, stream)
     writer = tf.summary.create_file_writer(os.path.join(model_dir, "tensorboard"))
     callbacks, guard, interrupt, logger = _callbacks(
         model_dir, gan, store, steps, batch_size, seed, log_every, sample_every, checkpoint_every,
@@ -127,8 +164,12 @@ def train(model_dir, source=gin.REQUIRED, steps=10000, batch_size=64, batch_size
                 dataset = make_dataset(source, batch_size=per_iteration, seed=seed,
                                        start_example=examples_before(phases, first,
                                                                      gan.examples_per_iteration))
-                gan.fit(dataset, epochs=1, steps_per_epoch=last - first, verbose=0,
-                        callbacks=callbacks, shuffle=False)
+                try:
+                    gan.fit(dataset, epochs=1, steps_per_epoch=last - first, verbose=0,
+                            callbacks=callbacks, shuffle=False)
+                except tf.errors.InvalidArgumentError:
+                    _name_undecodable_file(source)
+                    raise
                 if interrupt.requested or guard.failure:
                     break
     finally:
@@ -136,15 +177,27 @@ def train(model_dir, source=gin.REQUIRED, steps=10000, batch_size=64, batch_size
     return _report(gan, store, guard, interrupt, started, stream)
 
 
+def _name_undecodable_file(source):
+    """A decode error inside tf.data does not name the file: find it and raise a DataError."""
+    if getattr(source, "kind", None) != "files":
+        return
+    found = find_undecodable(source)
+    if found:
+        raise DataError(f"corrupt image file {found[0]}: TensorFlow cannot decode it ({found[1]}); "
+                        f"re-create or remove it") from None
+
+
 def _report(gan, store, guard, interrupt, started, stream):
-    if interrupt.requested:
+    if interrupt.requested and not guard.failure:
         print(f"interrupted at step {int(gan.global_step.numpy())}; saved {store.latest}. Run the same "
               f"command to resume.", file=stream, flush=True)
-        raise KeyboardInterrupt
+        # The exit code says which signal: 130 after Ctrl-C, 143 after SIGTERM.
+        raise Interrupted(interrupt.signum or signal.SIGINT)
     if guard.failure:
         step, values = guard.failure
+        what = "weights" if guard.kind == "weights" else "loss"
         raise TrainingDiverged(
-            f"loss became NaN/inf at step {step} ({values}); training stopped, the last good checkpoint "
+            f"{what} became NaN/inf at step {step} ({values}); training stopped, the last good checkpoint "
             f"is {store.latest or 'none'}: lower the learning rates or change the loss, then resume")
     elapsed = time.perf_counter() - started
     step = int(gan.global_step.numpy())

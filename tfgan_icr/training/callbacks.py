@@ -48,17 +48,23 @@ class NaNGuard(keras.callbacks.Callback):
     def __init__(self):
         super().__init__()
         self.failure = None
+        self.kind = None  # "loss", or "weights" when a save found NaN/inf variables
+
+    def fail(self, kind, description):
+        if self.failure is None:
+            self.failure = (_step(self.model), description)
+            self.kind = kind
+        self.model.stop_training = True
 
     def on_train_batch_end(self, batch, logs=None):
         bad = {k: v for k, v in _as_floats(logs).items() if not math.isfinite(v)}
         if bad:
-            names = ", ".join(f"{k}={v}" for k, v in sorted(bad.items()))
-            self.failure = (_step(self.model), names)
-            self.model.stop_training = True
+            self.fail("loss", ", ".join(f"{k}={v}" for k, v in sorted(bad.items())))
 
 
 class GracefulInterrupt(keras.callbacks.Callback):
-    """Ctrl-C asks training to stop after the current iteration (a second Ctrl-C aborts).
+    """Ctrl-C or SIGTERM asks training to stop after the current iteration, which is then
+    saved (a second signal aborts). `signum` records which signal it was.
 
     The exception is not thrown through TensorFlow and Keras internals (which may swallow or
     half-handle it); the loop ends at an iteration boundary, so the state that is saved next
@@ -68,25 +74,29 @@ class GracefulInterrupt(keras.callbacks.Callback):
     def __init__(self, stream=None):
         super().__init__()
         self.requested = False
+        self.signum = None
         self.stream = stream or sys.stdout
 
     def _handler(self, signum, frame):
         if self.requested:
             raise KeyboardInterrupt
         self.requested = True
-        print("\nstopping after this iteration (Ctrl-C again to abort at once)", file=self.stream,
-              flush=True)
+        self.signum = signum
+        name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+        print(f"\n{name}: stopping after this iteration and saving (a second signal aborts at once)",
+              file=self.stream, flush=True)
 
     @contextlib.contextmanager
     def installed(self):
         if threading.current_thread() is not threading.main_thread():
             yield self
             return
-        previous = signal.signal(signal.SIGINT, self._handler)
+        previous = {sig: signal.signal(sig, self._handler) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
             yield self
         finally:
-            signal.signal(signal.SIGINT, previous)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
     def on_train_batch_end(self, batch, logs=None):
         if self.requested:
@@ -227,7 +237,16 @@ class Checkpointer(keras.callbacks.Callback):
         step = _step(self.model)
         if step == self.last_saved_step:
             return
-        self.store.save()
+        from tfgan_icr.training.checkpoint import NonFiniteWeights
+        try:
+            self.store.save()
+        except NonFiniteWeights as error:
+            # The losses logged at step k come from before step k's update: weights can be
+            # NaN/inf while every logged loss is finite. Such a state is never saved.
+            if self.guard is None:
+                raise
+            self.guard.fail("weights", str(error))
+            return
         self.last_saved_step = step
 
     def on_train_batch_end(self, batch, logs=None):
@@ -266,8 +285,15 @@ class PeriodicEvaluation(keras.callbacks.Callback):
         results = self.evaluator(net)
         log_results(self.model_dir, step, results, writer=self.writer, stream=self.stream)
         if self.best_fid is None or results["fid"] < self.best_fid:
+            from tfgan_icr.training.checkpoint import NonFiniteWeights
+            try:
+                path = self.best_store.save()
+            except NonFiniteWeights as error:
+                if self.guard is None:
+                    raise
+                self.guard.fail("weights", str(error))
+                return
             self.best_fid = results["fid"]
-            path = self.best_store.save()
             best = {"step": step, "fid": results["fid"], "label": results["fid_label"], "checkpoint": path}
             write_text_atomically(self.best_path, json.dumps(best, indent=1))
             print(f"new best {results['fid_label']} = {results['fid']:.3f}: saved {path}",

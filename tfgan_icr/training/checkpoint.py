@@ -13,18 +13,77 @@ index-based data pipeline), so restoring the step restores them too.
 Writes are atomic: TensorFlow writes the data files first and then replaces the small
 `checkpoint` state file in one rename, so a process killed at any moment leaves the
 state file naming the last complete checkpoint.
+
+Damage is survived, never made worse: a save is refused when any variable is NaN/inf (so the
+checkpoint a message calls good is good); a failed save (disk full) removes its temporary
+folder and leaves the earlier checkpoints as they were; restoring tries the checkpoints
+newest first, from the state file and from the `ckpt-<step>.index` files on disk (so a lost
+state file loses nothing), and skips a damaged one (unreadable, truncated, non-finite) with a
+warning naming it. A training run (`repair=True`) then moves the damaged files into
+`checkpoints/damaged/` and rewrites the state file, so its next saves overwrite nothing.
 """
 
 import os
+import re
+import shutil
+import sys
 
 import tensorflow as tf
 
-from tfgan_icr.errors import CheckpointError, first_line
+from tfgan_icr.errors import CheckpointError, TrainingDiverged, first_line
 from tfgan_icr.training.variables import first_difference, named_variables, shapes_of
 
 CHECKPOINT_SUBDIR = "checkpoints"
 BEST_SUBDIR = "best"
+DAMAGED_SUBDIR = "damaged"
+STATE_FILE = "checkpoint"
 _VALUE_SUFFIX = "/.ATTRIBUTES/VARIABLE_VALUE"
+_INDEX_RE = re.compile(r"^ckpt-(\d+)\.index$")
+
+
+class DamagedCheckpoint(CheckpointError):
+    """A checkpoint that cannot be read back (truncated, corrupt, or holding NaN/inf)."""
+
+
+class NonFiniteWeights(TrainingDiverged):
+    """A save was refused because a variable holds NaN or inf."""
+
+
+def _step_of(prefix):
+    match = re.search(r"ckpt-(\d+)$", prefix)
+    return int(match.group(1)) if match else -1
+
+
+def nonfinite_variables(named):
+    """Names of the floating-point variables in ``{name: variable}`` holding NaN or inf."""
+    return [name for name, variable in named.items()
+            if tf.as_dtype(variable.dtype).is_floating
+            and not bool(tf.reduce_all(tf.math.is_finite(tf.convert_to_tensor(variable))))]
+
+
+def learning_rates(gan):
+    """``{optimizer name: learning rate}`` of the GAN's optimizers whose rate is a plain
+    variable (a schedule is a function of the step and is rebuilt from the config anyway)."""
+    rates = {}
+    for name in ("g_optimizer", "d_optimizer"):
+        variable = getattr(getattr(gan, name), "_learning_rate", None)
+        if hasattr(variable, "assign"):
+            rates[name] = float(variable.numpy())
+    return rates
+
+
+def apply_learning_rates(gan, configured, stream=None):
+    """After a restore: the config's learning rates win over the checkpoint's; says so when
+    they differ. Returns ``{name: (restored, configured)}`` of the changed ones."""
+    changed = {}
+    for name, restored in learning_rates(gan).items():
+        want = configured.get(name)
+        if want is not None and want != restored:
+            getattr(gan, name)._learning_rate.assign(want)
+            changed[name] = (restored, want)
+            print(f"{name} learning rate changed from {restored:g} (checkpoint) to {want:g} (config)",
+                  file=stream or sys.stdout, flush=True)
+    return changed
 
 
 def networks_of(gan):
@@ -61,7 +120,7 @@ def saved_network_shapes(path, network_name):
 class CheckpointStore:
     """Saves and restores a GAN's state under ``<model_dir>/<subdir>``."""
 
-    def __init__(self, model_dir, gan, max_to_keep=3, subdir=CHECKPOINT_SUBDIR):
+    def __init__(self, model_dir, gan, max_to_keep=3, subdir=CHECKPOINT_SUBDIR, warnings=None):
         self.model_dir = model_dir
         self.gan = gan
         self.state = {name: named_variables(net) for name, net in networks_of(gan).items()}
@@ -69,13 +128,55 @@ class CheckpointStore:
             **self.state, g_optimizer=gan.g_optimizer, d_optimizer=gan.d_optimizer,
             global_step=gan.global_step)
         self.directory = os.path.join(model_dir, subdir)
-        self.manager = tf.train.CheckpointManager(
-            self.checkpoint, self.directory, max_to_keep=max_to_keep, checkpoint_name="ckpt",
-            step_counter=gan.global_step)
+        self.max_to_keep = max_to_keep
+        self.warnings = warnings or sys.stderr
+        self.restored = None  # the checkpoint the last restore() used
+        self.manager = None
+        self.state_problem = None
+        self._make_manager()
+
+    def _make_manager(self):
+        state = os.path.join(self.directory, STATE_FILE)
+        self.state_problem = None
+        if os.path.isdir(self.directory) and not os.path.exists(state):
+            if any(_INDEX_RE.match(n) for n in os.listdir(self.directory)):
+                self.state_problem = f"{state} is missing"
+        try:
+            self.manager = tf.train.CheckpointManager(
+                self.checkpoint, self.directory, max_to_keep=self.max_to_keep, checkpoint_name="ckpt",
+                step_counter=self.gan.global_step)
+        except Exception as error:  # a corrupt state file: protobuf text parse errors
+            self.manager = None
+            self.state_problem = f"{state} is unreadable ({type(error).__name__})"
 
     @property
     def latest(self):
-        return self.manager.latest_checkpoint
+        if self.manager is not None and self.manager.latest_checkpoint:
+            return self.manager.latest_checkpoint
+        return self.restored
+
+    def on_disk(self):
+        """Checkpoint prefixes whose index file exists in the directory, newest first."""
+        if not os.path.isdir(self.directory):
+            return []
+        steps = [int(m.group(1)) for m in map(_INDEX_RE.match, os.listdir(self.directory)) if m]
+        return [os.path.join(self.directory, f"ckpt-{step}") for step in sorted(steps, reverse=True)]
+
+    def candidates(self):
+        """Every checkpoint to try, newest first: those the state file lists and those on disk."""
+        listed = list(self.manager.checkpoints) if self.manager is not None else []
+        by_step = {}
+        for prefix in listed + self.on_disk():
+            by_step.setdefault(_step_of(prefix), prefix)
+        return [by_step[step] for step in sorted(by_step, reverse=True)]
+
+    def nonfinite(self):
+        """Names of the variables (networks, optimizer slots) that hold NaN or inf."""
+        named = {f"{net}/{path}": v for net, variables in self.state.items() for path, v in variables.items()}
+        for name in ("g_optimizer", "d_optimizer"):
+            for variable in getattr(self.gan, name).variables:
+                named[f"{name}/{variable.path}"] = variable
+        return nonfinite_variables(named)
 
     def _check_unchanged(self):
         for name, net in networks_of(self.gan).items():
@@ -86,8 +187,32 @@ class CheckpointStore:
                                       f"a network must create all its variables before training")
 
     def save(self):
+        """Save a checkpoint of the current step. Refuses (NonFiniteWeights) when a variable is
+        NaN/inf; a failed write (disk full, I/O error) removes its temporary folder and raises
+        a one-line CheckpointError, leaving every earlier checkpoint as it was."""
         self._check_unchanged()
-        return self.manager.save(checkpoint_number=self.gan.global_step)
+        step = int(self.gan.global_step.numpy())
+        bad = self.nonfinite()
+        if bad:
+            raise NonFiniteWeights(f"{len(bad)} tensor(s) hold NaN/inf, e.g. {bad[0]}; not saved")
+        if self.manager is None:
+            self._make_manager()
+        try:
+            return self.manager.save(checkpoint_number=self.gan.global_step)
+        except (tf.errors.OpError, OSError) as error:
+            self._remove_temporary()
+            reason = error.strerror if isinstance(error, OSError) else first_line(error)
+            raise CheckpointError(
+                f"could not save checkpoint {os.path.join(self.directory, f'ckpt-{step}')}: {reason}; "
+                f"the last saved checkpoint ({self.latest or 'none'}) is intact: free space and "
+                f"run the same command to resume") from None
+
+    def _remove_temporary(self):
+        """Remove the `ckpt-<step>_temp*` folders of unfinished saves."""
+        if os.path.isdir(self.directory):
+            for name in os.listdir(self.directory):
+                if re.match(r"^ckpt-\d+_temp", name):
+                    shutil.rmtree(os.path.join(self.directory, name), ignore_errors=True)
 
     def _different_model(self, path, reason):
         return CheckpointError(
@@ -109,17 +234,9 @@ class CheckpointStore:
                 if difference:
                     raise self._different_model(path, f"{name}: {difference}")
         except tf.errors.OpError as error:
-            raise CheckpointError(f"cannot read checkpoint {path}: {first_line(error)}") from None
+            raise DamagedCheckpoint(f"cannot read checkpoint {path}: {first_line(error)}") from None
 
-    def restore(self, path=None):
-        """Restore `path` (default: the latest); returns the restored step, or None if none exists.
-
-        Raises CheckpointError when the checkpoint was written by a different model. Nothing on
-        disk is touched.
-        """
-        path = path or self.latest
-        if path is None:
-            return None
+    def _restore_one(self, path):
         self.check_compatible(path)
         status = None
         try:
@@ -131,6 +248,68 @@ class CheckpointStore:
             if status is not None:
                 status.expect_partial()  # no warnings about the values we refused
             raise self._different_model(path, first_line(error)) from None
-        except tf.errors.OpError as error:
-            raise CheckpointError(f"cannot read checkpoint {path}: {first_line(error)}") from None
+        except (tf.errors.OpError, IndexError, OSError) as error:  # truncated: IndexError
+            raise DamagedCheckpoint(f"cannot read checkpoint {path}: {first_line(error)}") from None
+        bad = self.nonfinite()
+        if bad:
+            raise DamagedCheckpoint(f"checkpoint {path} holds NaN/inf in {len(bad)} tensor(s), e.g. {bad[0]}")
+
+    def restore(self, path=None, repair=False):
+        """Restore `path` (default: the newest readable checkpoint); returns the restored step,
+        or None if there is none.
+
+        Without `path`, a damaged checkpoint is skipped with a warning naming it and the next
+        older one is tried. Raises CheckpointError when the checkpoint was written by a
+        different model, or when every checkpoint is damaged. Without `repair` nothing on disk
+        is touched; with it (the training run, holding the run's lock) damaged checkpoints are
+        moved to `checkpoints/damaged/` and the state file is rewritten to list what is left.
+        """
+        candidates = [path] if path else self.candidates()
+        if not candidates:
+            return None
+        if self.state_problem and not path:
+            print(f"warning: {self.state_problem}; recovering from the checkpoint files on disk "
+                  f"({', '.join(os.path.basename(c) for c in candidates)})", file=self.warnings, flush=True)
+        damaged = []
+        for candidate in candidates:
+            try:
+                self._restore_one(candidate)
+            except DamagedCheckpoint as error:
+                damaged.append(candidate)
+                if path:
+                    raise
+                print(f"warning: {first_line(error)}; trying an older checkpoint", file=self.warnings,
+                      flush=True)
+                continue
+            self.restored = candidate
+            break
+        else:
+            raise CheckpointError(f"no readable checkpoint in {self.directory}: all {len(damaged)} are "
+                                  f"damaged (newest: {damaged[0]}); retrain in a new --model_dir")
+        if damaged:
+            print(f"warning: using {self.restored} instead of the damaged "
+                  f"{', '.join(os.path.basename(d) for d in damaged)}", file=self.warnings, flush=True)
+        listed = {_step_of(p) for p in self.manager.checkpoints} if self.manager is not None else set()
+        if repair and (damaged or self.state_problem or listed != {_step_of(p) for p in self.on_disk()}):
+            self._repair(damaged)
         return int(self.gan.global_step.numpy())
+
+    def _repair(self, damaged):
+        """Move damaged checkpoints aside and rewrite the state file (training runs only)."""
+        self._remove_temporary()
+        if damaged:
+            target = os.path.join(self.directory, DAMAGED_SUBDIR)
+            os.makedirs(target, exist_ok=True)
+            for prefix in damaged:
+                base = os.path.basename(prefix)
+                for name in os.listdir(self.directory):
+                    if name == base + ".index" or name.startswith(base + ".data-"):
+                        os.replace(os.path.join(self.directory, name), os.path.join(target, name))
+            print(f"moved the damaged checkpoint files to {target}", file=self.warnings, flush=True)
+        kept = sorted(self.on_disk(), key=_step_of)
+        # Timestamps make the manager track (and in time rotate out) the recovered files.
+        times = [os.path.getmtime(p + ".index") for p in kept]
+        tf.compat.v1.train.update_checkpoint_state(
+            self.directory, self.restored, all_model_checkpoint_paths=kept,
+            all_model_checkpoint_timestamps=times, last_preserved_timestamp=min(times) - 1)
+        self._make_manager()
