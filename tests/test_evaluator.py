@@ -11,7 +11,7 @@ import tensorflow as tf
 
 from helpers import SMALL, bindings, run_cli
 from tfgan_icr import config
-from tfgan_icr.data import fashion_mnist
+from tfgan_icr.data import fashion_mnist, make_dataset
 from tfgan_icr.eval.evaluator import Evaluator
 from tfgan_icr.eval.metrics import fid_from_activations
 from tfgan_icr.jobs.train import train as train_job
@@ -68,8 +68,11 @@ def test_reference_statistics_are_cached_and_reused(evaluator):
     assert os.path.getmtime(path) == mtime
     np.testing.assert_array_equal(first.mu, again.mu)
     assert first.count == 64
-    # The key names dataset, split, resolution, channels, example count and network.
-    assert os.path.basename(path) == "fashion_mnist_test_32px_1ch_n64_stand-in-avgpool.npz"
+    # The key names dataset, split, resolution, channels, example count, network and resize.
+    assert os.path.basename(path) == "fashion_mnist_test_32px_1ch_n64_stand-in-avgpool_tf1_bilinear.npz"
+    assert json.load(open(path + ".json"))["resize"] == "tf1_bilinear"
+    evaluator.resize = "tf2_bilinear"
+    assert evaluator.reference_cache_path(32, 1) == path.replace("tf1_bilinear", "tf2_bilinear")
 
 
 def test_stale_or_mismatched_cache_is_detected_and_recomputed(evaluator, capsys):
@@ -97,10 +100,73 @@ def test_results_are_labelled_and_equal_direct_computation(evaluator):
     net = StandInNet()
     expected = fid_from_activations(net(images[:32])["pool3"], net(images)["pool3"])
     assert results["fid"] == pytest.approx(expected, rel=1e-6)
-    assert results["fid_label"] == "FID@32 vs fashion_mnist[test], stand-in-avgpool"
-    assert results["kid_label"].startswith("KID@32 vs fashion_mnist[test]")
+    assert results["fid_label"] == "FID@32 vs fashion_mnist[test], stand-in-avgpool, tf1_bilinear"
+    assert results["kid_label"] == ("KID@32 vs fashion_mnist[test], stand-in-avgpool, tf1_bilinear, "
+                                    "5 subsets of 16")
+    assert results["kid_std"] > 0 and results["kid_estimator"] == "subsets"
     assert results["inception_score"] is None and "unavailable" in results["inception_score_label"]
     assert results["seconds_per_1k_generated"] > 0
+
+
+class RecordingNet(StandInNet):
+    """A stand-in that, like InceptionNet, takes the resize; records inputs and resizes."""
+
+    RESIZES = ("tf1_bilinear", "tf2_bilinear", "bicubic_antialias")
+
+    def __init__(self):
+        super().__init__()
+        self.inputs, self.resizes = [], []
+
+    def __call__(self, images, resize="tf1_bilinear"):
+        self.inputs.append(np.asarray(images))
+        self.resizes.append(resize)
+        return super().__call__(images)
+
+
+def test_generated_images_are_quantised_before_the_network(evaluator):
+    evaluator._net = RecordingNet()
+    evaluator.reference_stats(32, 1)
+    off_level = tf.random.stateless_uniform([32, 32, 32, 1], seed=[3, 4], minval=-1.2, maxval=1.2)
+    evaluator.net.inputs.clear()
+    results = evaluator(Generator(off_level))
+    seen = np.concatenate(evaluator.net.inputs)
+    levels = np.clip(np.round((off_level.numpy().astype(np.float64) + 1) * 127.5), 0, 255)
+    np.testing.assert_allclose(seen, levels / 127.5 - 1, atol=1e-6)
+    assert len(np.unique(np.round((seen + 1) * 127.5, 3))) <= 256
+    assert set(evaluator.net.resizes) == {"tf1_bilinear"}
+    # Off: the raw generator output reaches the network, and the labels say so.
+    evaluator.quantize, evaluator.resize = False, "tf2_bilinear"
+    evaluator.reference_stats(32, 1)  # a new cache entry for the other resize
+    evaluator.net.inputs.clear()
+    results = evaluator(Generator(off_level))
+    np.testing.assert_array_equal(np.concatenate(evaluator.net.inputs), off_level.numpy())
+    assert evaluator.net.resizes[-1] == "tf2_bilinear"
+    assert results["fid_label"] == "FID@32 vs fashion_mnist[test], stand-in-avgpool, tf2_bilinear, unquantised"
+    assert results["kid_label"].startswith("KID@32 vs fashion_mnist[test], stand-in-avgpool, tf2_bilinear, unquantised")
+
+
+def test_kid_spread_only_when_subsets_differ_and_the_block_estimator(tmp_path):
+    from tfgan_icr.eval.evaluator import log_results
+    source = fashion_mnist(split="test", limit=32)
+    images = next(iter(make_dataset(source, batch_size=32, repeat=False, shuffle=False)))[0]
+    ev = Evaluator(reference_source=source, num_samples=32, network=StandInNet(), batch_size=16,
+                   kid_subsets=5, kid_subset_size=1000, cache_dir=str(tmp_path))
+    results = ev(Generator(images[::-1]))
+    assert results["kid_std"] is None  # 32 vs 32 with subsets of 32: every subset the same
+    log_results(str(tmp_path), 0, results, stream=open(os.devnull, "w"))
+    ev.kid_estimator, ev.kid_block_size = "blocks", 8
+    results = ev(Generator(images[::-1]))
+    assert results["kid_estimator"] == "blocks" and results["kid_std"] > 0
+    assert results["kid_label"].endswith("TF-GAN blocks, 4 of <= 8")
+    import io
+    out = io.StringIO()
+    log_results(str(tmp_path), 1, results, stream=out)
+    assert f"{results['kid'] * 1e3:.2f} ± {results['kid_std'] * 1e3:.2f} (x 1e-3)" in out.getvalue()
+    from tfgan_icr.errors import ConfigError
+    with pytest.raises(ConfigError, match="Evaluator.kid_estimator"):
+        Evaluator(reference_source=source, kid_estimator="tfgan")
+    with pytest.raises(ConfigError, match="Evaluator.resize"):
+        Evaluator(reference_source=source, resize="bilinear")
 
 
 def test_inception_score_reported_when_the_network_has_logits(evaluator):
@@ -144,10 +210,11 @@ def test_cli_eval_with_the_real_inception_network(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     record = [json.loads(line) for line in open(os.path.join(model_dir, "metrics.jsonl"))][-1]
     assert record["event"] == "eval" and record["step"] == 2
-    assert record["fid_label"] == "FID@12 vs fashion_mnist[test], inception-2015-12-05"
+    assert record["fid_label"] == "FID@12 vs fashion_mnist[test], inception-2015-12-05, tf1_bilinear"
     assert np.isfinite(record["fid"]) and record["fid"] > 0
     assert record["inception_score"] is None
-    assert "FID@12 vs fashion_mnist[test], inception-2015-12-05 =" in result.stdout
+    assert "FID@12 vs fashion_mnist[test], inception-2015-12-05, tf1_bilinear =" in result.stdout
+    assert "(x 1e-3)" in result.stdout
     assert "img/s" in result.stdout
     # The one-off work is announced, with where it goes and how big it is; KID has its unit.
     assert f"converting the FID Inception weights once (about 90 MB)" in result.stdout

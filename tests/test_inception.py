@@ -305,14 +305,78 @@ def test_preprocess_for_inception():
     assert out.shape == (2, 299, 299, 3)
     np.testing.assert_array_equal(out[..., 0], out[..., 2])
     assert out.min() >= -1.0 - 1e-6 and out.max() <= 1.0 + 1e-6
-    ref = tf.image.resize(np.repeat(gray, 3, -1), [299, 299], method="bilinear").numpy()
-    np.testing.assert_allclose(out, ref, rtol=0, atol=0)
+    # The default is TF1's resize_bilinear (no half-pixel centres), not TF2's tf.image.resize.
+    rgb = np.repeat(gray, 3, -1)
+    tf1 = tf.compat.v1.image.resize_bilinear(rgb, [299, 299], align_corners=False,
+                                             half_pixel_centers=False).numpy()
+    np.testing.assert_array_equal(out, tf1)
+    tf2 = tf.image.resize(rgb, [299, 299], method="bilinear").numpy()
+    np.testing.assert_array_equal(preprocess_for_inception(gray, resize="tf2_bilinear").numpy(), tf2)
+    assert np.abs(out - tf2).max() > 0.01
     golden = _golden_image()
-    np.testing.assert_array_equal(preprocess_for_inception(golden).numpy(), golden)
+    for resize in inception.RESIZES:
+        np.testing.assert_array_equal(preprocess_for_inception(golden, resize=resize).numpy(), golden)
     with pytest.raises(TypeError):
         preprocess_for_inception(np.zeros((1, 8, 8, 3), np.uint8))
     with pytest.raises(ValueError):
         preprocess_for_inception(np.zeros((1, 8, 8, 2), np.float32))
+    with pytest.raises(ValueError, match="unknown resize"):
+        preprocess_for_inception(gray, resize="bilinear")
+
+
+def _tf1_bilinear_numpy(img, size):
+    """TF1 resize_bilinear(align_corners=False), written out: output pixel i samples input
+    coordinate i * in / out (no half-pixel offset), clamped at the last row/column."""
+    h, w = img.shape[:2]
+    def taps(n_in):
+        src = np.arange(size) * (n_in / size)
+        lo = np.floor(src).astype(int)
+        return lo, np.minimum(lo + 1, n_in - 1), src - lo
+    y0, y1, fy = taps(h)
+    x0, x1, fx = taps(w)
+    top = img[y0][:, x0] * (1 - fx)[None, :, None] + img[y0][:, x1] * fx[None, :, None]
+    bottom = img[y1][:, x0] * (1 - fx)[None, :, None] + img[y1][:, x1] * fx[None, :, None]
+    return top * (1 - fy)[:, None, None] + bottom * fy[:, None, None]
+
+
+def test_tf1_bilinear_equals_tf1_resize_bilinear_on_a_known_input():
+    # A known, non-symmetric input: img[y, x, c] = ((3x + 5y + 7c) % 17) / 8 - 1, 5x7.
+    y, x, c = np.meshgrid(np.arange(5), np.arange(7), np.arange(3), indexing="ij")
+    img = (((3 * x + 5 * y + 7 * c) % 17) / 8.0 - 1.0).astype(np.float32)
+    ours = inception.resize_images(tf.constant(img[None]), 12, "tf1_bilinear").numpy()[0]
+    compat = tf.compat.v1.image.resize_bilinear(img[None], [12, 12], align_corners=False,
+                                                half_pixel_centers=False).numpy()[0]
+    np.testing.assert_array_equal(ours, compat)
+    np.testing.assert_allclose(ours, _tf1_bilinear_numpy(img.astype(np.float64), 12), atol=1e-6)
+    # Pixel (0, 0) is input pixel (0, 0) exactly (no half-pixel centres), unlike TF2's resize.
+    assert ours[0, 0, 0] == img[0, 0, 0]
+    tf2 = inception.resize_images(tf.constant(img[None]), 12, "tf2_bilinear").numpy()[0]
+    assert not np.allclose(ours, tf2, atol=1e-3)
+
+
+def test_bicubic_antialias_is_close_to_clean_fids_pil_resize():
+    from PIL import Image
+    rng = np.random.default_rng(0)
+    levels = rng.integers(0, 256, (32, 32, 3)).astype(np.float32)
+    ours = inception.resize_images(tf.constant(levels[None] / 127.5 - 1.0), 299,
+                                   "bicubic_antialias").numpy()[0]
+    pil = np.stack([np.asarray(Image.fromarray(levels[..., ch], mode="F").resize(
+        (299, 299), resample=Image.BICUBIC)).clip(0, 255) for ch in range(3)], -1)
+    diff = np.abs(ours - (pil / 127.5 - 1.0))
+    assert diff.max() < 1e-5  # close, not bit-identical (see resize_images)
+    assert ours.min() >= -1.0 and ours.max() <= 1.0
+
+
+def test_quantize_images_gives_the_levels_of_uint8_images():
+    x = tf.constant([-1.0, -0.9999, -0.996, 0.0, 0.3, 0.99999, 1.0, 1.5, -3.0])
+    q = inception.quantize_images(x).numpy()
+    levels = np.clip(np.round((x.numpy().astype(np.float64) + 1) * 127.5), 0, 255)
+    np.testing.assert_allclose(q, levels / 127.5 - 1.0, atol=1e-7)
+    assert q[0] == -1.0 and q[1] == -1.0 and q[-1] == -1.0 and q[-2] == 1.0
+    # Exactly what the input pipeline makes of uint8 pixels.
+    u8 = np.arange(256, dtype=np.uint8)
+    real = u8.astype(np.float32) / 127.5 - 1.0
+    np.testing.assert_array_equal(inception.quantize_images(real).numpy(), real)
 
 
 def test_unknown_source():

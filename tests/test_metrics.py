@@ -112,10 +112,38 @@ def test_kid_against_independent_implementation():
     y = _activations(5, n=30, d=8, shift=0.5)
     ref = _mmd2_loops(x, y)
     assert polynomial_mmd2_unbiased(x, y) == pytest.approx(ref, rel=1e-10)
-    # subset_size >= N: every subset is the whole set (permuted), so each value equals ref.
+    # subset_size >= N: every subset is the whole set (permuted), so each value equals ref,
+    # and there is no spread to report (NaN, not a misleading 0).
     mean, std = kid_from_activations(x, y, num_subsets=5, subset_size=1000)
     assert mean == pytest.approx(ref, rel=1e-10)
-    assert std == pytest.approx(0.0, abs=1e-10 * abs(ref))
+    assert np.isnan(std)
+    # One set larger than the subset: subsets differ, the spread is their std.
+    mean, std = kid_from_activations(x, np.concatenate([y, y[:5] + 1.0]), num_subsets=5,
+                                     subset_size=30)
+    assert np.isfinite(std) and std > 0
+    assert np.isnan(kid_from_activations(x, y, num_subsets=1, subset_size=10)[1])
+
+
+def test_kid_block_estimator_is_tf_gans():
+    # TF-GAN's kernel_classifier_distance_and_std_from_activations, written out: n_blocks =
+    # ceil(max(n1, n2) / max_block_size); each set is cut in order, the LAST n % n_blocks
+    # blocks one sample larger; mean of the per-block unbiased MMD^2; spread
+    # sqrt(var_ddof1 / n_blocks).
+    x = _activations(11, n=23, d=6)
+    y = _activations(12, n=17, d=6, shift=0.3)
+    n_blocks = 3  # ceil(23 / 8)
+    bx, by = [0, 7, 15, 23], [0, 5, 11, 17]  # 23 = 7 + 8 + 8, 17 = 5 + 6 + 6
+    ests = np.array([_mmd2_loops(x[bx[i]:bx[i + 1]], y[by[i]:by[i + 1]]) for i in range(n_blocks)])
+    mean, se = kid_from_activations(x, y, estimator="blocks", max_block_size=8)
+    assert mean == pytest.approx(ests.mean(), rel=1e-10)
+    assert se == pytest.approx(np.sqrt(ests.var(ddof=1) / n_blocks), rel=1e-10)
+    # One block: the whole sets, no spread (TF-GAN returns NaN too).
+    mean, se = kid_from_activations(x, y, estimator="blocks", max_block_size=1024)
+    assert mean == pytest.approx(_mmd2_loops(x, y), rel=1e-10) and np.isnan(se)
+    with pytest.raises(ValueError, match="at least 2 samples"):
+        kid_from_activations(x, y[:5], estimator="blocks", max_block_size=8)
+    with pytest.raises(ValueError, match="unknown KID estimator"):
+        kid_from_activations(x, y, estimator="tfgan")
 
 
 def test_kid_of_identical_sets_is_near_zero_and_separates_distributions():

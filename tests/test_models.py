@@ -132,6 +132,59 @@ def test_sndcgan_structure_and_full_size_parameter_counts():
     assert len(dc.non_trainable_variables) == 9
 
 
+def test_sndcgan_compare_gan_layout_has_the_reference_parameter_counts():
+    # compare_gan's architectures/sndcgan.py, the ICR paper's SNDCGAN (unconditional, ch 64).
+    d = sndcgan_discriminator(layout="compare_gan")
+    d(tf.zeros((1, 32, 32, 3)))
+    convs = _sublayers(d, SNConv2D)
+    assert [c.filters for c in convs] == [64, 128, 128, 256, 256, 512, 512]
+    assert [c.kernel_size[0] for c in convs] == [3, 4, 3, 4, 3, 4, 3]
+    assert [c.strides[0] for c in convs] == [1, 2, 1, 2, 1, 2, 1]
+    assert _n_params(d.trainable_variables) == 5_860_865  # spectral-norm u's are not trainable
+    assert len(d.non_trainable_variables) == 8
+    # The SNGAN Table 3 / StudioGAN layout stays the default (2.94M, see the test above).
+    assert sndcgan_discriminator().layout == "sngan" and sndcgan_generator().layout == "sngan"
+
+    g = sndcgan_generator(layout="compare_gan")
+    g(tf.zeros((1, 128)))
+    # compare_gan: g_fc1 (with bias) -> BN over its 8192 units -> ReLU -> reshape; three 4x4/2
+    # deconvs with bias, each BN + ReLU; a 3x3/1 deconv to the colours, with bias.
+    assert g.norm0.moving_mean.shape == (8192,)
+    expected_g = (128 * 8192 + 8192 + 2 * 8192
+                  + 4 * 4 * 512 * 256 + 256 + 2 * 256
+                  + 4 * 4 * 256 * 128 + 128 + 2 * 128
+                  + 4 * 4 * 128 * 64 + 64 + 2 * 64
+                  + 3 * 3 * 64 * 3 + 3)
+    assert expected_g == 3_828_739
+    assert _n_params(g.trainable_variables) == expected_g
+    assert isinstance(g.conv_out, keras.layers.Conv2DTranspose)
+
+    # Conditional: class-conditional BN on the dense units and a projection head both work.
+    gc = sndcgan_generator(ch=8, z_dim=16, num_classes=5, layout="compare_gan")
+    dc = sndcgan_discriminator(ch=8, num_classes=5, layout="compare_gan")
+    z, labels = _inputs(4, 16, 5)
+    images = gc(z, labels, training=True)
+    assert images.shape == (4, 32, 32, 3)
+    assert dc(images, labels).shape == (4,)
+    with pytest.raises(ValueError, match="unknown SNDCGAN layout"):
+        sndcgan_discriminator(layout="studiogan")
+
+
+def test_sndcgan_batch_norm_settings_reach_every_norm_and_the_config():
+    g = sndcgan_generator(ch=4, z_dim=8, bn_momentum=0.999, bn_epsilon=1e-3)
+    g(tf.zeros((2, 8)), training=True)
+    norms = [getattr(g, f"norm{i}") for i in range(4)]
+    assert all(n.momentum == 0.999 and n.epsilon == 1e-3 for n in norms)
+    config = g.get_config()
+    assert config["bn_momentum"] == 0.999 and config["bn_epsilon"] == 1e-3
+    assert config["layout"] == "sngan"
+    clone = SNDCGANGenerator.from_config(config)
+    assert clone.norm1.momentum == 0.999 and clone.norm1.epsilon == 1e-3
+    # Defaults: this project's 0.99 / 1e-5 (what the quickstart config was trained with).
+    default = sndcgan_generator(ch=4, z_dim=8)
+    assert default.norm0.momentum == 0.99 and default.norm0.epsilon == 1e-5
+
+
 def test_resnet_structure_and_full_size_parameter_counts():
     d = resnet_discriminator()
     d(tf.zeros((1, 32, 32, 3)))

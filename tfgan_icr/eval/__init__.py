@@ -1,10 +1,15 @@
 """Evaluation: FID / Inception Score / KID and the standard FID Inception network.
 
+The resize to 299x299 is a named choice (``RESIZES``; default ``"tf1_bilinear"``, the original
+FID code's), and the Evaluator rounds generated images to 8-bit levels (``quantize_images``)
+before the network; both are in every result's label.
+
 The metric functions are plain numpy (float64); the network lives in
 :mod:`tfgan_icr.eval.inception` and is imported (with TensorFlow) on first use.
 """
 
 from tfgan_icr.eval.metrics import (
+    KID_ESTIMATORS,
     FeatureStats,
     activation_statistics,
     fid_from_activations,
@@ -15,6 +20,7 @@ from tfgan_icr.eval.metrics import (
 )
 
 __all__ = [
+    "KID_ESTIMATORS",
     "FeatureStats",
     "activation_statistics",
     "fid_from_activations",
@@ -26,9 +32,14 @@ __all__ = [
     "load_inception",
     "preprocess_for_inception",
     "build_inception_pool3",
+    "quantize_images",
+    "resize_images",
+    "RESIZES",
+    "DEFAULT_RESIZE",
 ]
 
-_LAZY = {"InceptionNet", "load_inception", "preprocess_for_inception", "build_inception_pool3"}
+_LAZY = {"InceptionNet", "load_inception", "preprocess_for_inception", "build_inception_pool3",
+         "quantize_images", "resize_images", "RESIZES", "DEFAULT_RESIZE"}
 
 
 def __getattr__(name):

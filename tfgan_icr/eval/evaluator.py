@@ -2,8 +2,13 @@
 logits), with the real split's statistics computed once and cached.
 
 Every number is labelled with what it depends on, e.g. "FID@10k vs fashion_mnist[test],
-inception-2015-12-05": the sample count, the reference split and the network.
+inception-2015-12-05, tf1_bilinear": the sample count, the reference split, the network and
+the resize to 299x299 (plus ", unquantised" when generated images were not rounded to 8-bit
+levels, and the estimator for KID). The reference statistics' cache key carries the network
+and the resize too, so numbers from different pipelines are never mixed.
 """
+
+import math
 
 import hashlib
 import json
@@ -20,10 +25,13 @@ from tfgan_icr import sampling
 from tfgan_icr.data import make_dataset
 from tfgan_icr.errors import ConfigError
 from tfgan_icr.files import atomic_path, write_text_atomically
-from tfgan_icr.eval.metrics import FeatureStats, inception_score_from_logits
+from tfgan_icr.eval.inception import DEFAULT_RESIZE, RESIZES, quantize_images
+from tfgan_icr.eval.metrics import KID_ESTIMATORS, FeatureStats, inception_score_from_logits
 from tfgan_icr.eval.weights import cache_dir as default_cache_dir
 
 STATS_VERSION = 1
+#: KID is reported in these units (x 1e-3) on the console and in the README.
+KID_SCALE = 1e3
 
 
 def _count_label(n):
@@ -73,15 +81,31 @@ class Evaluator:
     reference/fashion_mnist.split = "test"). num_samples: generated images per evaluation.
     network: the FID network source for `load_inception` ("auto": the offline port of the
     2015-12-05 Inception graph). reference_limit: use at most this many real images.
+    resize: the resize to 299x299, one of `inception.RESIZES` ("tf1_bilinear", the original
+    FID code's and compare_gan's, by default). quantize: round generated images to the 256
+    levels of a saved 8-bit image before the network, as real images are (default True).
+    kid_estimator: "subsets" (kid_subsets random subsets of kid_subset_size; Binkowski et al.,
+    torch-fidelity) or "blocks" (TF-GAN's disjoint blocks of at most kid_block_size).
     """
 
     def __init__(self, reference_source=None, num_samples=10000, network="auto",
                  batch_size=50, reference_limit=None, kid_subsets=100, kid_subset_size=1000,
-                 cache_dir=None, seed=0, stream=None):
+                 cache_dir=None, seed=0, stream=None, resize=DEFAULT_RESIZE, quantize=True,
+                 kid_estimator="subsets", kid_block_size=1024):
         if reference_source is None:
             raise ConfigError("no reference data for evaluation: bind Evaluator.reference_source, e.g. "
                               "`Evaluator.reference_source = @reference/fashion_mnist()` and "
                               "`reference/fashion_mnist.split = 'test'`")
+        if resize not in RESIZES:
+            raise ConfigError(f"unknown Evaluator.resize {resize!r}: use one of "
+                              f"{', '.join(map(repr, RESIZES))}")
+        if kid_estimator not in KID_ESTIMATORS:
+            raise ConfigError(f"unknown Evaluator.kid_estimator {kid_estimator!r}: use one of "
+                              f"{', '.join(map(repr, KID_ESTIMATORS))}")
+        self.resize = resize
+        self.quantize = bool(quantize)
+        self.kid_estimator = kid_estimator
+        self.kid_block_size = int(kid_block_size)
         self.reference_source = reference_source
         self.num_samples = int(num_samples)
         self.network = network
@@ -110,6 +134,21 @@ class Evaluator:
                 self._net = self.network
         return self._net
 
+    def features(self, images):
+        """The network's outputs for float images in [-1, 1], resized with `self.resize`.
+
+        A network with a ``RESIZES`` attribute (an `InceptionNet`) is given the resize; any
+        other network object gets the images as they are and does its own preprocessing."""
+        if getattr(self.net, "RESIZES", None) is not None:
+            return self.net(images, resize=self.resize)
+        return self.net(images)
+
+    @property
+    def pipeline_label(self):
+        """What the numbers depend on besides the data: network, resize, quantisation."""
+        label = f"{self.net.name}, {self.resize}"
+        return label if self.quantize else label + ", unquantised"
+
     # -- the real side -------------------------------------------------------------------
     def reference_count(self):
         n = self.reference_source.num_examples
@@ -117,7 +156,7 @@ class Evaluator:
 
     def reference_cache_path(self, image_size, channels):
         name = (f"{_slug(self.reference_source.name)}_{image_size}px_{channels}ch_"
-                f"n{self.reference_count()}_{_slug(self.net.name)}.npz")
+                f"n{self.reference_count()}_{_slug(self.net.name)}_{self.resize}.npz")
         return os.path.join(default_cache_dir(self.cache_dir), "reference_stats", name)
 
     def _reference_batches(self, image_size, channels):
@@ -138,7 +177,8 @@ class Evaluator:
         first = next(self._reference_batches(image_size, channels))
         meta = dict(version=STATS_VERSION, source=self.reference_source.name,
                     num_examples=self.reference_count(), image_size=int(image_size),
-                    channels=int(channels), network=self.net.name, fingerprint=_fingerprint(first))
+                    channels=int(channels), network=self.net.name, resize=self.resize,
+                    fingerprint=_fingerprint(first))
         if os.path.exists(path):
             reason = self._stale_reason(path, meta)
             if reason is None:
@@ -150,7 +190,7 @@ class Evaluator:
         stats = FeatureStats(max_features=self.reference_count())
         progress = Progress(f"features of {self.reference_source.name}", self.reference_count(), self.stream)
         for images in self._reference_batches(image_size, channels):
-            stats.add(self.net(images)["pool3"])
+            stats.add(self.features(images)["pool3"])
             progress.update(int(images.shape[0]))
         with atomic_path(path, suffix=".npz") as tmp:  # np.savez wants the extension
             stats.save(tmp)
@@ -175,7 +215,8 @@ class Evaluator:
     def generated_features(self, generator, num_samples=None):
         """pool3 statistics (and logits when available) of `num_samples` generated images.
 
-        Class-conditional generators get balanced labels (sample i has class i mod K).
+        Class-conditional generators get balanced labels (sample i has class i mod K). With
+        `quantize` the images are rounded to 8-bit levels first (`inception.quantize_images`).
         """
         num_samples = int(num_samples or self.num_samples)
         stats = FeatureStats(max_features=num_samples)
@@ -183,10 +224,12 @@ class Evaluator:
         progress = Progress("features of generated images", num_samples, self.stream)
         for start in range(0, num_samples, self.batch_size):
             n = min(self.batch_size, num_samples - start)
-            z, labels = sampling.numbered_inputs(self.seed, 7907, start, n, generator.z_dim,
+            z, labels = sampling.numbered_inputs(self.seed, sampling.SALTS["eval_samples"], start, n, generator.z_dim,
                                                  generator.num_classes)
             images = generator(z, labels, training=False)
-            out = self.net(images)
+            if self.quantize:
+                images = quantize_images(images)
+            out = self.features(images)
             stats.add(out["pool3"])
             if "logits" in out:
                 logits.append(out["logits"])
@@ -199,27 +242,58 @@ class Evaluator:
         real = self.reference_stats(generator.image_size, generator.channels)
         fake, logits, seconds = self.generated_features(generator, num_samples)
         count, split = _count_label(num_samples), self.reference_source.name
+        pipeline = self.pipeline_label
         results = {
             "fid": fake.fid(real),
-            "fid_label": f"FID@{count} vs {split}, {self.net.name}",
+            "fid_label": f"FID@{count} vs {split}, {pipeline}",
             "num_samples": num_samples,
             "reference": split,
             "reference_examples": self.reference_count(),
             "network": self.net.name,
+            "resize": self.resize,
+            "quantize": self.quantize,
             "seconds_per_1k_generated": 1000.0 * seconds / num_samples,
         }
-        subset = min(self.kid_subset_size, num_samples, len(real.features))
-        if subset >= 2:
-            kid, kid_std = fake.kid(real, num_subsets=self.kid_subsets, subset_size=subset, seed=self.seed)
-            results.update(kid=kid, kid_std=kid_std, kid_label=f"KID@{count} vs {split}, {self.net.name}")
+        results.update(self.kid(fake, real, count, split))
         if logits is not None:
-            mean, std = inception_score_from_logits(logits)
+            splits = 10
+            mean, std = inception_score_from_logits(logits, splits=splits)
             results.update(inception_score=mean, inception_score_std=std,
-                           inception_score_label=f"IS@{count}, {self.net.name}")
+                           inception_score_label=f"IS@{count}, {pipeline}, {splits} splits")
         else:
             results["inception_score"] = None
             results["inception_score_label"] = f"IS unavailable: {self.net.name} has no logits"
         return results
+
+    def kid(self, fake, real, count, split):
+        """The KID entries of the results: kid, kid_std (None where the spread means
+        nothing), kid_estimator and kid_label; empty when there are too few features."""
+        n_fake, n_real = len(fake.features), len(real.features)
+        if self.kid_estimator == "subsets":
+            subset = min(self.kid_subset_size, n_fake, n_real)
+            if subset < 2:
+                return {}
+            kid, spread = fake.kid(real, num_subsets=self.kid_subsets, subset_size=subset,
+                                   seed=self.seed)
+            how = f"{self.kid_subsets} subsets of {subset}"
+        else:
+            n_blocks = math.ceil(max(n_fake, n_real) / self.kid_block_size)
+            if min(n_fake, n_real) < 2 * n_blocks:
+                return {}
+            kid, spread = fake.kid(real, estimator="blocks", max_block_size=self.kid_block_size)
+            how = f"TF-GAN blocks, {n_blocks} of <= {self.kid_block_size}"
+        return {"kid": kid, "kid_std": None if math.isnan(spread) else spread,
+                "kid_estimator": self.kid_estimator,
+                "kid_label": f"KID@{count} vs {split}, {self.pipeline_label}, {how}"}
+
+
+def format_kid(kid, kid_std=None):
+    """KID in units of 1e-3, with the unit stated: ``51.90 ± 1.30 (x 1e-3)``; the spread only
+    when there is one."""
+    text = f"{kid * KID_SCALE:.2f}"
+    if kid_std is not None:
+        text += f" ± {kid_std * KID_SCALE:.2f}"
+    return text + " (x 1e-3)"
 
 
 def log_results(model_dir, step, results, writer=None, stream=None):
@@ -236,7 +310,7 @@ def log_results(model_dir, step, results, writer=None, stream=None):
         writer.flush()
     line = f"step {step}: {results['fid_label']} = {results['fid']:.3f}"
     if "kid" in results:
-        line += f"; {results['kid_label']} = {1e3 * results['kid']:.2f} ± {1e3 * results['kid_std']:.2f} (x1e-3)"
+        line += f"; {results['kid_label']} = {format_kid(results['kid'], results.get('kid_std'))}"
     line += f"; {results['inception_score_label']}"
     if results.get("inception_score") is not None:
         line += f" = {results['inception_score']:.3f}"

@@ -13,8 +13,9 @@ Layer names follow the module paths of the TorchScript archive the weights come 
 (``mixed_9.tower_1_mixed_conv.conv`` / ``.bn``), so the mapping is one to one.
 
 Entry point: :func:`load_inception` returns an :class:`InceptionNet`, a callable taking images
-in [-1, 1] (any size, 1 or 3 channels) and returning ``{"pool3": [B, 2048]}`` (plus
-``"logits": [B, 1008]`` for the TF-Hub module).
+in [-1, 1] (any size, 1 or 3 channels) and a named resize to 299x299 (:data:`RESIZES`; the
+default ``"tf1_bilinear"`` is the original FID code's and compare_gan's), and returning
+``{"pool3": [B, 2048]}`` (plus ``"logits": [B, 1008]`` for the TF-Hub module).
 """
 
 from __future__ import annotations
@@ -216,28 +217,90 @@ def _three_channel_batch(images):
     return images
 
 
-def preprocess_for_inception(images, size: int = INCEPTION_SIZE):
+#: The resize to 299x299 that the FID network's input goes through, by name. It changes the
+#: numbers (on Fashion-MNIST 32x32 the first two give pool3 features ~19% apart), so it is part
+#: of every result's label and of the reference statistics' cache key.
+RESIZES = ("tf1_bilinear", "tf2_bilinear", "bicubic_antialias")
+#: The resize of the original FID code (bioinf-jku TTUR), TF-GAN's TF1 evaluation and
+#: compare_gan, which produced the ICR paper's numbers.
+DEFAULT_RESIZE = "tf1_bilinear"
+
+
+def check_resize(resize: str) -> str:
+    """``resize`` if it is one of :data:`RESIZES`, else ValueError naming them."""
+    if resize not in RESIZES:
+        raise ValueError(f"unknown resize {resize!r}: use one of {', '.join(map(repr, RESIZES))}")
+    return resize
+
+
+def resize_images(images, size: int, resize: str = DEFAULT_RESIZE):
+    """Float images [B, H, W, C] -> [B, size, size, C] with the named resize.
+
+    * ``"tf1_bilinear"``: TF1's ``tf.image.resize_bilinear`` with its defaults
+      (``align_corners=False``, no half-pixel centres): output pixel ``i`` samples input
+      coordinate ``i * H / size``, so the image is shifted by up to half an input pixel
+      towards the top left compared with the other two. The op is TF's own
+      ``ResizeBilinear`` kernel (``tf.raw_ops``), the one ``tf.compat.v1.image.resize_bilinear``
+      runs; the tests check it against that function and against a NumPy formula.
+    * ``"tf2_bilinear"``: TF2's ``tf.image.resize(method="bilinear")`` (half-pixel centres,
+      no antialiasing), what this project used before.
+    * ``"bicubic_antialias"``: ``tf.image.resize(method="bicubic", antialias=True)`` clipped to
+      the input range [-1, 1]: the resize clean-fid recommends ("clean": antialiased bicubic in
+      float, then clipped). It is not bit-identical to clean-fid's, which resizes each channel
+      with PIL (``Image.resize(..., BICUBIC)`` in mode "F"): on random 32x32 images the two
+      differ by at most ~4e-6 (in [-1, 1] units; the tests bound it at 1e-5). Only the resize
+      is clean-fid's; the rest of this pipeline is this project's, so its numbers are not
+      clean-fid numbers.
+    """
+    check_resize(resize)
+    if images.shape[1] == size and images.shape[2] == size:
+        return images
+    if resize == "tf1_bilinear":
+        return tf.raw_ops.ResizeBilinear(images=images, size=[size, size], align_corners=False,
+                                         half_pixel_centers=False)
+    if resize == "tf2_bilinear":
+        return tf.image.resize(images, [size, size], method="bilinear")
+    out = tf.image.resize(images, [size, size], method="bicubic", antialias=True)
+    return tf.clip_by_value(out, -1.0, 1.0)
+
+
+def quantize_images(images):
+    """Float images in [-1, 1] -> the 256 levels a saved 8-bit image has, back in [-1, 1].
+
+    ``round((x + 1) * 127.5)`` clipped to [0, 255], then ``/ 127.5 - 1``: exactly the values
+    real uint8 images take in the input pipeline (``x / 127.5 - 1``), so generated and real
+    images reach the network alike (as StudioGAN and clean-fid do). Rounding is half to even.
+    """
+    images = tf.convert_to_tensor(images, tf.float32)
+    levels = tf.clip_by_value(tf.round((images + 1.0) * 127.5), 0.0, 255.0)
+    return levels / 127.5 - 1.0
+
+
+def preprocess_for_inception(images, size: int = INCEPTION_SIZE, resize: str = DEFAULT_RESIZE):
     """Images in [-1, 1], [B, H, W, 1 or 3] (or [H, W, C]) -> float32 [B, 299, 299, 3].
 
-    Bilinear resize with ``tf.image.resize`` as TF-GAN does (no antialiasing; the identity at
-    299x299); a single channel is repeated to three.
+    A single channel is repeated to three, then the images are resized with the named
+    ``resize`` (see :func:`resize_images`; the identity at 299x299). Quantisation of
+    generated images is the caller's choice (:func:`quantize_images`; the Evaluator does it).
     """
     images = _three_channel_batch(images)
-    if images.shape[1] != size or images.shape[2] != size:
-        images = tf.image.resize(images, [size, size], method="bilinear")
-    return images
+    return resize_images(images, size, resize)
 
 
 # --------------------------------------------------------------------------------------
 # The callable network
 # --------------------------------------------------------------------------------------
 class InceptionNet:
-    """The FID network with its preprocessing, behind one compiled ``tf.function``.
+    """The FID network with its preprocessing, behind one compiled ``tf.function`` per resize.
 
-    ``net(images)`` with images in [-1, 1] ([B, H, W, 1|3], any H, W) returns a dict of numpy
-    float32 arrays: ``pool3`` [B, 2048], and ``logits`` [B, 1008] when ``has_logits``.
-    Pass ``batch_size`` to run a large array in chunks.
+    ``net(images, resize="tf1_bilinear")`` with images in [-1, 1] ([B, H, W, 1|3], any H, W)
+    returns a dict of numpy float32 arrays: ``pool3`` [B, 2048], and ``logits`` [B, 1008] when
+    ``has_logits``. ``resize`` is one of :data:`RESIZES`. Pass ``batch_size`` to run a large
+    array in chunks.
     """
+
+    #: The resizes ``__call__`` accepts (the Evaluator passes its own to networks that have this).
+    RESIZES = RESIZES
 
     def __init__(self, fn, name: str, has_logits: bool, source: str, model=None, module=None):
         self._fn = fn
@@ -246,21 +309,25 @@ class InceptionNet:
         self.source = source
         self.model = model  # the keras.Model for the Keras port, else None
         self.module = module  # the loaded SavedModel (TF-Hub); keeps its variables alive
-        self._compiled = tf.function(
-            self._forward,
-            input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)],
-            reduce_retracing=True,
-        )
+        self._compiled = {}
 
-    def _forward(self, images):
-        return self._fn(preprocess_for_inception(images))
+    def _forward_fn(self, resize):
+        if resize not in self._compiled:
+            check_resize(resize)
+            self._compiled[resize] = tf.function(
+                lambda images: self._fn(resize_images(images, INCEPTION_SIZE, resize)),
+                input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)],
+                reduce_retracing=True,
+            )
+        return self._compiled[resize]
 
-    def __call__(self, images, batch_size: int | None = None) -> dict:
+    def __call__(self, images, batch_size: int | None = None, resize: str = DEFAULT_RESIZE) -> dict:
+        forward = self._forward_fn(resize)
         images = _three_channel_batch(images)
         n = int(images.shape[0])
         if batch_size is None or n <= batch_size:
-            return {k: v.numpy() for k, v in self._compiled(images).items()}
-        parts = [self._compiled(images[i:i + batch_size]) for i in range(0, n, batch_size)]
+            return {k: v.numpy() for k, v in forward(images).items()}
+        parts = [forward(images[i:i + batch_size]) for i in range(0, n, batch_size)]
         return {k: np.concatenate([p[k].numpy() for p in parts]) for k in parts[0]}
 
     def __repr__(self):

@@ -1,4 +1,4 @@
-"""Sample-quality metrics as TF-GAN defines them: FID, Inception Score, KID.
+"""Sample-quality metrics: FID, Inception Score, KID, each named for the estimator it is.
 
 Pure numpy functions computed in float64 (no scipy), plus :class:`FeatureStats`, a streaming
 accumulator of activation statistics so that tens of thousands of samples never need to sit
@@ -7,11 +7,25 @@ in memory at once.
 * FID (Heusel et al. 2017): ``|mu1 - mu2|^2 + Tr(S1 + S2 - 2 (S1 S2)^(1/2))`` with covariances
   of ddof=1; the trace of the square root comes from the eigenvalues of the symmetric matrix
   ``sqrt(S1) S2 sqrt(S1)`` (same eigenvalues as ``S1 S2``), as in TF-GAN's
-  ``trace_sqrt_product``.
+  ``trace_sqrt_product``. The same quantity as the original FID code and TF-GAN.
 * Inception Score (Salimans et al. 2016): ``exp(E_x KL(p(y|x) || p(y)))`` from logits, mean
-  and std over splits.
-* KID (Binkowski et al. 2018): unbiased MMD^2 with the kernel ``(x.y / d + 1)^3``, mean and
-  std over random subsets.
+  and std over 10 splits -- the OpenAI code's convention (also torch-fidelity's and
+  StudioGAN's). TF-GAN's ``classifier_score`` is the whole-set score (one split); pass
+  ``splits=1`` for that.
+* KID (Binkowski et al. 2018): unbiased MMD^2 with the kernel ``(x.y / d + 1)^3``, with one of
+  two estimators:
+
+  - ``"subsets"`` (the default): the mean over 100 random subsets of 1,000 samples from each
+    set, drawn without replacement, and the std of those 100 values -- the estimator of
+    Binkowski et al.'s code and torch-fidelity (``kid_subsets`` / ``kid_subset_size``). The
+    std is the spread of subset estimates, not a standard error.
+  - ``"blocks"``: TF-GAN's ``kernel_classifier_distance_and_std_from_activations``: both sets
+    cut in order into ``ceil(max(n1, n2) / max_block_size)`` disjoint blocks of near-equal
+    size, the unbiased MMD^2 of each block pair, their mean, and as spread TF-GAN's
+    standard-error estimate ``sqrt(var_ddof1(blocks) / n_blocks)``.
+
+  Where the spread means nothing it is NaN: one block; or subsets that are always the whole
+  of both sets (neither set larger than the subset size), or a single subset.
 """
 
 from __future__ import annotations
@@ -25,6 +39,7 @@ __all__ = [
     "fid_from_activations",
     "inception_score_from_logits",
     "kid_from_activations",
+    "KID_ESTIMATORS",
     "polynomial_mmd2_unbiased",
     "activation_statistics",
     "FeatureStats",
@@ -102,6 +117,9 @@ def _logsumexp(x, axis):
 def inception_score_from_logits(logits, splits: int = 10):
     """Inception Score from classifier logits [N, C]: (mean, std) over ``splits`` splits.
 
+    ``splits=10`` is the OpenAI convention; ``splits=1`` is TF-GAN's ``classifier_score``
+    (then the std is 0 and means nothing).
+
     Per split: ``exp(mean_x KL(p(y|x) || p(y)))`` with ``p(y)`` the split's mean of
     ``p(y|x)``, computed from log-softmax in float64. The samples are cut into ``splits``
     contiguous parts of near-equal size (``np.array_split``); std has ddof=0.
@@ -135,28 +153,73 @@ def polynomial_mmd2_unbiased(x, y) -> float:
     return float(term_xx + term_yy - 2.0 * k_xy.mean())
 
 
-def kid_from_activations(activations1, activations2, num_subsets: int = 100,
-                         subset_size: int = 1000, seed: int = 0):
-    """Kernel Inception Distance: (mean, std) of the unbiased polynomial-kernel MMD^2.
+KID_ESTIMATORS = ("subsets", "blocks")
 
-    ``num_subsets`` times, ``subset_size`` samples are drawn without replacement from each
-    set (``subset_size`` is clipped to the smaller set's size) with a generator seeded by
-    ``seed``; std has ddof=0.
-    """
-    a1 = _as_matrix(activations1, "activations1")
-    a2 = _as_matrix(activations2, "activations2")
-    if a1.shape[1] != a2.shape[1]:
-        raise ValueError(f"dimension mismatch: {a1.shape[1]} vs {a2.shape[1]}")
+
+def _kid_subsets(a1, a2, num_subsets, subset_size, seed):
     m = min(int(subset_size), a1.shape[0], a2.shape[0])
     if m < 2:
         raise ValueError("KID needs at least 2 samples in each set")
+    if int(num_subsets) < 1:
+        raise ValueError(f"num_subsets must be >= 1, got {num_subsets}")
     rng = np.random.default_rng(seed)
     values = np.empty(int(num_subsets), np.float64)
     for i in range(int(num_subsets)):
         x = a1[rng.choice(a1.shape[0], m, replace=False)]
         y = a2[rng.choice(a2.shape[0], m, replace=False)]
         values[i] = polynomial_mmd2_unbiased(x, y)
-    return float(values.mean()), float(values.std())
+    subsets_differ = values.shape[0] > 1 and max(a1.shape[0], a2.shape[0]) > m
+    return float(values.mean()), (float(values.std()) if subsets_differ else float("nan"))
+
+
+def _block_bounds(n, n_blocks):
+    """TF-GAN's split of n samples into n_blocks contiguous blocks: the last n % n_blocks
+    blocks get one sample more."""
+    small = n // n_blocks
+    plus_one = n - small * n_blocks
+    sizes = [small] * (n_blocks - plus_one) + [small + 1] * plus_one
+    return np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+
+
+def _kid_blocks(a1, a2, max_block_size):
+    if int(max_block_size) < 2:
+        raise ValueError(f"max_block_size must be >= 2, got {max_block_size}")
+    n_blocks = int(np.ceil(max(a1.shape[0], a2.shape[0]) / int(max_block_size)))
+    b1, b2 = _block_bounds(a1.shape[0], n_blocks), _block_bounds(a2.shape[0], n_blocks)
+    if min(np.diff(b1).min(), np.diff(b2).min()) < 2:
+        raise ValueError(f"KID blocks need at least 2 samples of each set per block "
+                         f"({a1.shape[0]} and {a2.shape[0]} samples in {n_blocks} blocks)")
+    values = np.array([polynomial_mmd2_unbiased(a1[b1[i]:b1[i + 1]], a2[b2[i]:b2[i + 1]])
+                       for i in range(n_blocks)])
+    mean = float(values.mean())
+    if n_blocks <= 1:
+        return mean, float("nan")
+    var = float(np.sum((values - mean) ** 2) / (n_blocks - 1))
+    return mean, float(np.sqrt(var / n_blocks))
+
+
+def kid_from_activations(activations1, activations2, num_subsets: int = 100,
+                         subset_size: int = 1000, seed: int = 0, estimator: str = "subsets",
+                         max_block_size: int = 1024):
+    """Kernel Inception Distance: (estimate, spread) of the unbiased polynomial-kernel MMD^2.
+
+    ``estimator="subsets"``: ``num_subsets`` times, ``subset_size`` samples are drawn without
+    replacement from each set (``subset_size`` is clipped to the smaller set's size) with a
+    generator seeded by ``seed``; returns the mean and the std (ddof=0) of those values.
+    ``estimator="blocks"``: TF-GAN's disjoint-block estimator with blocks of at most
+    ``max_block_size`` (the order of the samples matters; they should be in random order);
+    returns the mean over blocks and TF-GAN's standard-error estimate. The spread is NaN
+    where it means nothing (see the module docstring).
+    """
+    a1 = _as_matrix(activations1, "activations1")
+    a2 = _as_matrix(activations2, "activations2")
+    if a1.shape[1] != a2.shape[1]:
+        raise ValueError(f"dimension mismatch: {a1.shape[1]} vs {a2.shape[1]}")
+    if estimator == "subsets":
+        return _kid_subsets(a1, a2, num_subsets, subset_size, seed)
+    if estimator == "blocks":
+        return _kid_blocks(a1, a2, max_block_size)
+    raise ValueError(f"unknown KID estimator {estimator!r}: use one of {KID_ESTIMATORS}")
 
 
 class FeatureStats:

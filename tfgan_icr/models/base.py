@@ -45,6 +45,10 @@ __all__ = [
 #: Decorator registering a concrete model / layer class for ``.keras`` (de)serialisation.
 REGISTER = keras.saving.register_keras_serializable(package="tfgan_icr")
 KERNEL_INIT = "glorot_uniform"
+#: Default batch-norm settings of the generators (Keras semantics: ``moving = m * moving +
+#: (1 - m) * batch``, so PyTorch's momentum 0.1 is 0.9 here). They are this project's defaults,
+#: not any reference's: factories that take ``bn_momentum`` / ``bn_epsilon`` (SNDCGAN) get
+#: their reference's values from each config (compare_gan 0.999 / 1e-3; PyTorch 0.9 / 1e-5).
 BN_MOMENTUM = 0.99
 BN_EPSILON = 1e-5
 
