@@ -29,6 +29,8 @@ from keras import ops
 
 from tfgan_icr.layers import SNConv2D
 from tfgan_icr.models.base import (
+    BN_EPSILON,
+    BN_MOMENTUM,
     KERNEL_INIT,
     REGISTER,
     Discriminator,
@@ -67,14 +69,16 @@ def avgpool2x(x):
 class GBlock(keras.layers.Layer):
     """Residual up-block. Call: ``block(x, c=None, training=None)``."""
 
-    def __init__(self, filters, num_classes=0, **kwargs):
+    def __init__(self, filters, num_classes=0, bn_momentum=BN_MOMENTUM, bn_epsilon=BN_EPSILON, **kwargs):
         super().__init__(**kwargs)
         self.filters = int(filters)
         self.num_classes = int(num_classes)
-        self.norm1 = class_norm(self.num_classes, "norm1")
+        self.bn_momentum, self.bn_epsilon = float(bn_momentum), float(bn_epsilon)
+        bn = dict(momentum=self.bn_momentum, epsilon=self.bn_epsilon)
+        self.norm1 = class_norm(self.num_classes, "norm1", **bn)
         self.conv1 = keras.layers.Conv2D(self.filters, 3, padding="same", use_bias=False,
                                          kernel_initializer=KERNEL_INIT, name="conv1")
-        self.norm2 = class_norm(self.num_classes, "norm2")
+        self.norm2 = class_norm(self.num_classes, "norm2", **bn)
         self.conv2 = keras.layers.Conv2D(self.filters, 3, padding="same",
                                          kernel_initializer=KERNEL_INIT, name="conv2")
         self.shortcut = keras.layers.Conv2D(self.filters, 1, padding="valid",
@@ -90,7 +94,8 @@ class GBlock(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update({"filters": self.filters, "num_classes": self.num_classes})
+        config.update({"filters": self.filters, "num_classes": self.num_classes,
+                       "bn_momentum": self.bn_momentum, "bn_epsilon": self.bn_epsilon})
         return config
 
 
@@ -150,20 +155,24 @@ class DBlock(keras.layers.Layer):
 class ResNetGenerator(Generator):
     """``G(z, labels=None, training=False) -> [B, 32, 32, channels]`` in [-1, 1]."""
 
-    ARCH_CONFIG = ("ch",)
+    ARCH_CONFIG = ("ch", "bn_momentum", "bn_epsilon")
     validate_image_size = staticmethod(_check_image_size)
 
-    def __init__(self, z_dim=128, ch=256, num_classes=0, image_size=32, channels=3, **kwargs):
+    def __init__(self, z_dim=128, ch=256, num_classes=0, image_size=32, channels=3,
+                 bn_momentum=BN_MOMENTUM, bn_epsilon=BN_EPSILON, **kwargs):
         super().__init__(z_dim=z_dim, num_classes=num_classes, image_size=image_size,
                          channels=channels, **kwargs)
         self.ch = int(ch)
+        self.bn_momentum, self.bn_epsilon = float(bn_momentum), float(bn_epsilon)
+        bn = dict(bn_momentum=self.bn_momentum, bn_epsilon=self.bn_epsilon)
         self.dense = keras.layers.Dense(4 * 4 * self.ch, kernel_initializer=KERNEL_INIT,
                                         name="dense")
         # Sub-layers are plain attributes, not lists (see tfgan_icr.models.base).
-        self.block1 = GBlock(self.ch, num_classes=self.num_classes, name="block1")
-        self.block2 = GBlock(self.ch, num_classes=self.num_classes, name="block2")
-        self.block3 = GBlock(self.ch, num_classes=self.num_classes, name="block3")
-        self.norm_out = class_norm(self.num_classes, "norm_out")
+        self.block1 = GBlock(self.ch, num_classes=self.num_classes, name="block1", **bn)
+        self.block2 = GBlock(self.ch, num_classes=self.num_classes, name="block2", **bn)
+        self.block3 = GBlock(self.ch, num_classes=self.num_classes, name="block3", **bn)
+        self.norm_out = class_norm(self.num_classes, "norm_out", momentum=self.bn_momentum,
+                                   epsilon=self.bn_epsilon)
         self.conv_out = keras.layers.Conv2D(self.channels, 3, padding="same",
                                             kernel_initializer=KERNEL_INIT, name="conv_out")
 
@@ -202,11 +211,13 @@ class ResNetDiscriminator(Discriminator):
 
 @gin.configurable
 def resnet_generator(z_dim=128, ch=256, num_classes=0, image_size=32, channels=3,
-                     output_activation="tanh"):
-    """The SNGAN ResNet generator for 32x32 (unbuilt; call once on dummy inputs)."""
+                     output_activation="tanh", bn_momentum=BN_MOMENTUM, bn_epsilon=BN_EPSILON):
+    """The SNGAN ResNet generator for 32x32 (unbuilt; call once on dummy inputs);
+    ``bn_momentum`` / ``bn_epsilon`` of its batch norms (Keras momentum semantics)."""
     return ResNetGenerator(z_dim=z_dim, ch=ch, num_classes=num_classes,
                            image_size=image_size, channels=channels,
-                           output_activation=output_activation)
+                           output_activation=output_activation, bn_momentum=bn_momentum,
+                           bn_epsilon=bn_epsilon)
 
 
 @gin.configurable
