@@ -220,4 +220,4 @@ def test_cli_eval_with_the_real_inception_network(tmp_path):
     assert f"converting the FID Inception weights once (about 90 MB)" in result.stdout
     assert f"cached {cache}" in result.stdout and " MB)" in result.stdout
     assert "computing the reference statistics of 24 fashion_mnist[test] images once" in result.stdout
-    assert "(x1e-3)" in result.stdout
+    assert "(x 1e-3)" in result.stdout

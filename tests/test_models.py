@@ -165,7 +165,7 @@ def test_sndcgan_compare_gan_layout_has_the_reference_parameter_counts():
     z, labels = _inputs(4, 16, 5)
     images = gc(z, labels, training=True)
     assert images.shape == (4, 32, 32, 3)
-    assert dc(images, labels).shape == (4,)
+    assert dc(images, labels).logits.shape == (4,)
     with pytest.raises(ValueError, match="unknown SNDCGAN layout"):
         sndcgan_discriminator(layout="studiogan")
 
