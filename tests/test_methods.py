@@ -75,10 +75,6 @@ def test_shared_passes_run_once_per_update():
     assert int(gan.discriminator.calls.numpy()) - calls == 3
 
 
-def values(variables):
-    return [v.numpy().copy() for v in variables]
-
-
 def _flip_shift_1px(images, seed):
     from tfgan_icr import augment
     return augment.augment(images, seed, transforms=(augment.random_flip,

@@ -153,7 +153,7 @@ def _train(model_dir, source, steps, batch_size, batch_size_schedule, seed, cond
         with interrupt.installed():
             for phase in phases:
                 first, last = max(start, phase.start_step), min(steps, phase.end_step)
-                if last <= first or gan.stop_training:
+                if last <= first:
                     continue
                 logger.global_batch_size = phase.batch_size
                 # A fresh trace per phase: Keras' cached step would relax the batch dimension
