@@ -30,20 +30,41 @@ def name_salt(name):
 
 @gin.configurable
 def normal_latents(seed, batch_size, z_dim, truncation=None):
-    """z ~ N(0, I), optionally truncated: |z_i| > truncation is resampled (BigGAN's trick)."""
+    """z ~ N(0, I), optionally truncated (`truncated_normal`, BigGAN's trick)."""
     shape = tf.stack([batch_size, z_dim])
     if truncation is None:
         return tf.random.stateless_normal(shape, seed=seed)
-    return _truncated(seed, shape, truncation)
+    return truncated_normal(shape, truncation, seed=seed)
 
 
-def _truncated(seed, shape, threshold):
-    # Resample entries outside [-threshold, threshold] a few times, then clip what remains.
-    z = tf.random.stateless_normal(shape, seed=seed)
-    for i in range(8):
-        redraw = tf.random.stateless_normal(shape, seed=tf.random.experimental.stateless_fold_in(seed, i + 1))
-        z = tf.where(tf.abs(z) > threshold, redraw, z)
-    return tf.clip_by_value(z, -threshold, threshold)
+#: Redraw rounds of `truncated_normal`: a value stays outside after all of them with
+#: probability P(|x| > t)^(rounds+1), 1e-6 even at t = 0.5 (2e-3 at t = 0.05); those are clipped.
+TRUNCATION_ROUNDS = 16
+
+
+def truncated_normal(shape, truncation, seed=None):
+    """Standard normal values; every value with |x| > truncation is redrawn (BigGAN's
+    truncation trick). `seed`: a stateless seed pair (reproducible; a tensor is fine) or None
+    (a fresh draw). After TRUNCATION_ROUNDS redraws the rare leftovers are clipped, so every
+    value lies in [-truncation, truncation]. truncation must be > 0 (None/inf: no truncation)."""
+    if truncation is None:
+        return _normal(shape, seed, 0)
+    if not isinstance(truncation, tf.Tensor) and not float(truncation) > 0:
+        raise ValueError(f"truncation must be > 0 (or None for none), got {truncation}")
+    truncation = tf.cast(truncation, tf.float32)
+    z = _normal(shape, seed, 0)
+    for i in range(TRUNCATION_ROUNDS):
+        z = tf.where(tf.abs(z) > truncation, _normal(shape, seed, i + 1), z)
+    return tf.clip_by_value(z, -truncation, truncation)
+
+
+def _normal(shape, seed, index):
+    if seed is None:
+        return tf.random.normal(shape)
+    seed = tf.cast(seed, tf.int64)
+    if index:
+        seed = tf.random.experimental.stateless_fold_in(seed, index)
+    return tf.random.stateless_normal(shape, seed=seed)
 
 
 def uniform_labels(seed, batch_size, num_classes):
@@ -53,11 +74,12 @@ def uniform_labels(seed, batch_size, num_classes):
     return tf.random.stateless_uniform([batch_size], seed=seed, minval=0, maxval=num_classes, dtype=tf.int32)
 
 
-def numbered_inputs(seed, stream, start, count, z_dim, num_classes):
+def numbered_inputs(seed, stream, start, count, z_dim, num_classes, truncation=None):
     """z and labels of images number `start` .. `start + count - 1` of a numbered stream of
-    samples (evaluation, exported PNGs): z from the seed pair (seed, stream + start), and
-    balanced classes (image i has class i mod num_classes; zeros when unconditional)."""
-    z = tf.random.stateless_normal([count, z_dim], seed=tf.constant([seed, stream + start], tf.int64))
+    samples (evaluation, exported PNGs): z from the seed pair (seed, stream + start), truncated
+    when `truncation` is set, and balanced classes (image i has class i mod num_classes;
+    zeros when unconditional)."""
+    z = truncated_normal([count, z_dim], truncation, seed=tf.constant([seed, stream + start], tf.int64))
     if num_classes:
         labels = tf.range(start, start + count, dtype=tf.int32) % num_classes
     else:
