@@ -37,6 +37,7 @@ def register_configurables():
     import tfgan_icr.eval.evaluator  # noqa: F401
     import tfgan_icr.losses  # noqa: F401
     import tfgan_icr.methods.consistency  # noqa: F401
+    import tfgan_icr.methods.orthogonal  # noqa: F401
     import tfgan_icr.methods.penalties  # noqa: F401
     import tfgan_icr.models  # noqa: F401
     import tfgan_icr.regularizers  # noqa: F401
