@@ -86,7 +86,8 @@ def conditional_contrastive_loss(embeddings, proxies, labels, temperature=1.0):
         den_i = exp(e_i.p_i / t) + sum_{k != i}            exp(e_i.e_k / t)
         loss  = mean_i -log(num_i / den_i)
 
-    computed as a difference of log-sum-exps (stable for small t). StudioGAN writes
+    computed as ``softplus(log neg_i - log num_i)`` with log-sum-exps, ``neg_i = den_i - num_i``
+    (stable and accurate for small t). StudioGAN writes
     ``-log(t * num / den)``: that differs by the constant ``-log t`` (0 at its t = 1), no
     gradient, and is not followed here.
     """
@@ -101,11 +102,12 @@ def conditional_contrastive_loss(embeddings, proxies, labels, temperature=1.0):
     to_others = ops.matmul(e, ops.transpose(e)) / temperature                  # [B, B]
     others = ops.logical_not(ops.cast(ops.eye(size), "bool"))
     positives = ops.logical_and(others, ops.equal(labels[:, None], labels[None, :]))
+    negatives = ops.logical_and(others, ops.logical_not(positives))
     log_num = ops.logsumexp(ops.concatenate(
         [to_proxy, ops.where(positives, to_others, _MASKED)], axis=1), axis=1)
-    log_den = ops.logsumexp(ops.concatenate(
-        [to_proxy, ops.where(others, to_others, _MASKED)], axis=1), axis=1)
-    return ops.mean(log_den - log_num)
+    log_neg = ops.logsumexp(ops.where(negatives, to_others, _MASKED), axis=1)
+    # -log(num / den) = log(1 + neg / num): softplus keeps it accurate when neg << num.
+    return ops.mean(ops.softplus(log_neg - log_num))
 
 
 @gin.configurable
