@@ -204,3 +204,10 @@ def test_a_conditional_three_step_training_with_each_head_has_finite_losses(name
     for key in ("d_loss", "g_loss", f"d_{term}", f"g_{term}"):
         assert np.isfinite(history.history[key]).all(), key
     assert int(gan.global_step.numpy()) == 3
+
+
+def test_the_head_choice_survives_the_keras_config_round_trip():
+    d = tiny_d("contrastive", embedding_dim=6)
+    clone = type(d).from_config(d.get_config())
+    out = clone(tf.zeros([2, 8, 8, 3]), tf.constant([0, 1]))
+    assert clone.head_kind == "contrastive" and out.embedding.shape == (2, 6)
