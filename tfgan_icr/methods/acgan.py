@@ -7,8 +7,8 @@ L_S + L_C and G maximises L_C - L_S. As loss terms (cross-entropy = -log-likelih
     D: CE(class_logits(x_real), y_real) + CE(class_logits(G(z, y)), y)     (include_fake)
     G: CE(class_logits(G(z, y)), y)
 
-``acgan_discriminator.include_fake = False`` gives the variant that trains the classifier on
-real images only (as StudioGAN's later releases do). Weights are the terms' weights (1.0).
+StudioGAN's v0.x worker adds the same two cross-entropies to D's loss. ``acgan_discriminator.
+include_fake = False`` trains the classifier on real images only. Weights are the terms' (1.0).
 """
 
 import gin
