@@ -1,6 +1,7 @@
 """Network building blocks: spectral normalisation, (conditional) batch norm, projection head."""
 
 from tfgan_icr.layers.conditional_bn import BatchNorm, ConditionalBatchNorm
+from tfgan_icr.layers.heads import AuxiliaryClassifierHead, ContrastiveHead
 from tfgan_icr.layers.projection import ProjectionHead
 from tfgan_icr.layers.spectral_norm import (
     SNConv2D,
@@ -11,6 +12,8 @@ from tfgan_icr.layers.spectral_norm import (
 )
 
 __all__ = [
+    "AuxiliaryClassifierHead",
+    "ContrastiveHead",
     "BatchNorm",
     "ConditionalBatchNorm",
     "ProjectionHead",
