@@ -144,6 +144,21 @@ class BigGANGBlock(keras.layers.Layer):
         self.conv2 = _sn_conv(self.filters, 3, initializer, "conv2")
         self.shortcut = _sn_conv(self.filters, 1, initializer, "shortcut")
 
+    def build(self, x_shape, c_shape=None):
+        # Explicit shapes: Keras' default build would trace call() once more, symbolically.
+        in_shape = tuple(x_shape)
+        up = in_shape[:1] + tuple(None if n is None else 2 * n for n in in_shape[1:3])
+        out_shape = up + (self.filters,)
+        if self.cond_dim:
+            self.norm1.build(in_shape, tuple(c_shape))
+            self.norm2.build(out_shape, tuple(c_shape))
+        else:
+            self.norm1.build(in_shape)
+            self.norm2.build(out_shape)
+        self.conv1.build(up + in_shape[3:])
+        self.conv2.build(out_shape)
+        self.shortcut.build(up + in_shape[3:])
+
     def _norm(self, layer, x, c, training):
         if self.cond_dim:
             return layer(x, c, training=training)
@@ -189,6 +204,12 @@ class BigGANDBlock(keras.layers.Layer):
                                    or in_channels != self.filters)
         self.shortcut = (_sn_conv(self.filters, 1, self.initializer, "shortcut")
                          if self.learnable_shortcut else None)
+        # Explicit shapes: Keras' default build would trace call() once more, symbolically.
+        out_shape = tuple(input_shape[:3]) + (self.filters,)
+        self.conv1.build(tuple(input_shape))
+        self.conv2.build(out_shape)
+        if self.shortcut is not None:
+            self.shortcut.build(tuple(input_shape))  # a 1x1 kernel: only channels matter
 
     def call(self, x, training=None):
         training = bool(training)
