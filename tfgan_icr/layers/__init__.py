@@ -1,5 +1,7 @@
-"""Network building blocks: spectral normalisation, (conditional) batch norm, projection head."""
+"""Network building blocks: spectral normalisation, (conditional, optionally cross-replica)
+batch norm, projection head, self-attention."""
 
+from tfgan_icr.layers.attention import SelfAttention
 from tfgan_icr.layers.conditional_bn import BatchNorm, ConditionalBatchNorm
 from tfgan_icr.layers.heads import AuxiliaryClassifierHead, ContrastiveHead
 from tfgan_icr.layers.projection import ProjectionHead
@@ -17,6 +19,7 @@ __all__ = [
     "BatchNorm",
     "ConditionalBatchNorm",
     "ProjectionHead",
+    "SelfAttention",
     "SNConv2D",
     "SNConv2DTranspose",
     "SNDense",
