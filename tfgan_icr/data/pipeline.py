@@ -35,8 +35,9 @@ Per-worker sharding (`input_context`, for tf.distribute's distribute_datasets_fr
   Input pipeline i of P keeps the elements of the global stream above at positions congruent
   to i modulo P (random-access sources: the index stream is sharded before anything is read,
   so each file is read by one pipeline only; TFDS streams: each pipeline reads its own record
-  files) and batches them into per-replica batches. In each step the P pipelines together
-  consume exactly the global batch an unsharded pipeline would give, with no example twice.
+  files) and batches them into per-replica batches. In each step the P pipelines read
+  disjoint examples; for random-access sources they together consume exactly the global
+  batch the unsharded pipeline would give (so resume stays exact).
 """
 
 from __future__ import annotations
