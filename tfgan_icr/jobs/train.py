@@ -121,6 +121,11 @@ def _train(model_dir, source, steps, batch_size, batch_size_schedule, seed, cond
     with strategy.scope():
         gan = build_gan(seed=seed, **{k: spec[k] for k in ("num_classes", "image_size", "channels")})
         gan.build_all()
+    for phase in phases:
+        if (phase.batch_size // replicas) % gan.accumulation_steps:
+            raise ConfigError(f"batch size {phase.batch_size} (from step {phase.start_step}) over {replicas} "
+                              f"replica(s) does not split into build_gan.accumulation_steps="
+                              f"{gan.accumulation_steps} micro-batches: make the per-replica batch a multiple")
     spec.update(z_dim=int(gan.generator.z_dim), n_dis=gan.n_dis, batch_size=batch_size,
                 batch_size_schedule=[list(map(int, p)) for p in batch_size_schedule],
                 has_ema=gan.ema_generator is not None)
