@@ -14,8 +14,35 @@ from PIL import Image
 from tfgan_icr import data
 from tfgan_icr.data import DataError
 
-# Registers the tiny TFDS builder (TfganIcrTinyImages: 12 train images, pixel [0,0,0] = index).
-from tests.test_data import tiny_tfds_dir  # noqa: F401  (pytest fixture)
+
+
+class TfganIcrTinyImagenet(tfds.core.GeneratorBasedBuilder):
+    """A stand-in for imagenet2012: 12 train images of variable size (8x8 .. 8x13), label =
+    index % 3, every pixel 10 * index + 5 (survives any crop or resize); 4 record files."""
+
+    VERSION = tfds.core.Version("1.0.0")
+
+    def _info(self):
+        return tfds.core.DatasetInfo(builder=self, features=tfds.features.FeaturesDict({
+            "image": tfds.features.Image(shape=(None, None, 3)),
+            "label": tfds.features.ClassLabel(names=["n0", "n1", "n2"]),
+        }))
+
+    def _split_generators(self, dl_manager):
+        return {"train": self._generate_examples(12)}
+
+    def _generate_examples(self, n):
+        for i in range(n):
+            image = np.full((8, 8 + i % 6, 3), 10 * i + 5, np.uint8)
+            yield i, {"image": image, "label": i % 3}
+
+
+@pytest.fixture(scope="module")
+def tiny_imagenet_dir(tmp_path_factory):
+    data_dir = str(tmp_path_factory.mktemp("tfds"))
+    tfds.builder("tfgan_icr_tiny_imagenet", data_dir=data_dir).download_and_prepare(
+        download_config=tfds.download.DownloadConfig(num_shards=4))
+    return data_dir
 
 
 def first_line(error):
@@ -75,21 +102,29 @@ def test_imagenet2012_real_tfds_builder_offline(tmp_path):
     assert not any(tmp_path.iterdir())  # Nothing downloaded or written.
 
 
-def test_imagenet2012_prepared_streams_with_file_sharding(tiny_tfds_dir):  # noqa: F811
-    source = data.imagenet2012(
-        data_dir=tiny_tfds_dir,
-        builder_fn=lambda name, data_dir: tfds.builder("tfgan_icr_tiny_images",
-                                                       data_dir=data_dir))
+def test_imagenet2012_prepared_streams_with_file_sharding(tiny_imagenet_dir):
+    builder = tfds.builder("tfgan_icr_tiny_imagenet", data_dir=tiny_imagenet_dir)
+    assert builder.info.splits["train"].num_shards == 4
+    source = data.imagenet2012(data_dir=tiny_imagenet_dir,
+                               builder_fn=lambda name, data_dir: builder)
     assert source.kind == "stream" and source.name == "tfds:imagenet2012[train]"
-    assert source.num_examples == 12 and source.read_shard is not None
+    assert source.num_examples == 12 and source.class_index == {"n0": 0, "n1": 1, "n2": 2}
+    # Pipeline i of 2 reads record files i and i + 2 (TFDS input_context sharding).
+    one_file = [(int(x[0, 0, 0]) - 5) // 10 for x, _ in source.read_shard(4, 1)]
+    assert 0 < len(one_file) < 12
+    # More pipelines (5) than files (4): element-wise shards, still disjoint and complete.
+    fives = [[(int(x[0, 0, 0]) - 5) // 10 for x, _ in source.read_shard(5, i)] for i in range(5)]
+    assert sorted(sum(fives, [])) == list(range(12))
     seen = []
     for pipeline in range(2):
         context = tf.distribute.InputContext(2, pipeline, num_replicas_in_sync=2)
         ds = data.make_dataset(source, 4, image_size=8, repeat=False, shuffle=False,
-                               drop_remainder=False, input_context=context)
+                               drop_remainder=False, input_context=context,
+                               resize_method="center_crop_area")
         batches = [(x.numpy(), y.numpy()) for x, y in ds]
         assert all(len(y) <= 2 for _, y in batches)  # Per-replica batches: 4 / 2 replicas.
-        seen.append([int(v) for x, _ in batches for v in np.round((x[:, 0, 0, 0] + 1) * 127.5)])
+        values = [int(v) for x, _ in batches for v in np.round((x[:, 4, 4, 0] + 1) * 127.5)]
+        seen.append([(v - 5) // 10 for v in values])
     assert not set(seen[0]) & set(seen[1])
     assert sorted(seen[0] + seen[1]) == list(range(12))
 
