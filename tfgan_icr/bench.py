@@ -20,6 +20,8 @@ from tfgan_icr.cli import exit_on_user_error, import_tensorflow_quietly, run_app
 USAGE = """\
 usage: python -m tfgan_icr.bench [--gin_config=FILE ...] [--gin_bindings=...] [--mode=train|pipeline]
                                  [--iterations=N] [--warmup=N]
+       python -m tfgan_icr.bench --mode=pipeline --data_dir=DIR [--make_synthetic=N]
+                                 [--image_size=128] [--batch_size=64] [--steps=N]
 
 Times a config; the last line printed is one JSON object (iterations_per_second,
 images_per_second, seconds_per_iteration, peak_rss_mb, ...).
