@@ -35,6 +35,11 @@ def _trainable_by_name(network):
     return [v for v in named_variables(network).values() if v.trainable]
 
 
+def _micro_slice(tensor, micro, size):
+    """Micro-batch ``micro`` (a tensor index) of ``size`` samples of ``tensor``."""
+    return tensor[micro * size:(micro + 1) * size]
+
+
 class GAN(keras.Model):
     """Generator + discriminator trained adversarially with `fit`.
 
@@ -44,13 +49,21 @@ class GAN(keras.Model):
 
     ema_decay: a number or a schedule of the step (None/0: no EMA update).
     step_hooks: callables ``hook(gan)`` run in the graph at the start of every iteration.
+    accumulation_steps: split each update's batch into this many micro-batches and sum their
+    gradients before one optimizer step (BigGAN-PyTorch's num_D/G_accumulations), so a small
+    device takes the step of a large batch. The gradient is the full batch's mean gradient,
+    except where a batch statistic couples the samples: G's batch norm, and batch-level terms
+    (the 2C loss, minibatch stddev) then see one micro-batch at a time.
     """
 
     def __init__(self, generator, discriminator, n_dis=1, ema_generator=None, ema_decay=0.999,
-                 ema_start_step=0, seed=0, step_hooks=(), **kwargs):
+                 ema_start_step=0, seed=0, step_hooks=(), accumulation_steps=1, **kwargs):
         super().__init__(**kwargs)
         if n_dis < 1:
             raise ValueError(f"n_dis must be >= 1, got {n_dis}")
+        if accumulation_steps < 1:
+            raise ValueError(f"accumulation_steps must be >= 1, got {accumulation_steps}")
+        self.accumulation_steps = int(accumulation_steps)
         self.generator = generator
         self.discriminator = discriminator
         self.ema_generator = ema_generator
@@ -107,17 +120,21 @@ class GAN(keras.Model):
         return self.generator(z, labels, training=training)
 
     # -- randomness ----------------------------------------------------------------------
-    def _seed(self, salt):
-        """A stateless seed unique to (run seed, step, salt, replica)."""
+    def _seed(self, salt, micro=0):
+        """A stateless seed unique to (run seed, step, salt, replica, micro-batch); micro-batch
+        0 (the only one without accumulation) adds nothing."""
         ctx = tf.distribute.get_replica_context()
         replica = ctx.replica_id_in_sync_group if ctx is not None else 0
         seed = tf.stack([tf.constant(self.seed, tf.int64), self.global_step])
         seed = tf.random.experimental.stateless_fold_in(seed, salt)
-        return tf.random.experimental.stateless_fold_in(seed, tf.cast(replica, tf.int32))
+        seed = tf.random.experimental.stateless_fold_in(seed, tf.cast(replica, tf.int32))
+        if isinstance(micro, int) and micro == 0:
+            return seed
+        return tf.random.experimental.stateless_fold_in(seed, tf.cast(micro, tf.int32))
 
-    def sample_inputs(self, batch_size, salt):
-        z = sampling.normal_latents(self._seed(2 * salt), batch_size, self.generator.z_dim)
-        labels = sampling.uniform_labels(self._seed(2 * salt + 1), batch_size, self.num_classes)
+    def sample_inputs(self, batch_size, salt, micro=0):
+        z = sampling.normal_latents(self._seed(2 * salt, micro), batch_size, self.generator.z_dim)
+        labels = sampling.uniform_labels(self._seed(2 * salt + 1, micro), batch_size, self.num_classes)
         return z, labels
 
     # -- one iteration -------------------------------------------------------------------
@@ -135,49 +152,103 @@ class GAN(keras.Model):
         loss = adversarial + tf.add_n(list(values.values())) if values else adversarial
         return loss, values
 
-    @staticmethod
-    def _apply(optimizer, tape, replica_share, variables):
-        # apply_gradients SUMS gradients over replicas, so each replica differentiates its
-        # share (loss / replicas): the update then equals the single-device one.
-        grads = tape.gradient(replica_share, variables)
-        optimizer.apply_gradients(zip(grads, variables))
+    def _accumulated(self, micro_update, batch_size, variables):
+        """Gradients and logs of one update: ``micro_update(j, micro_batch_size)`` returns the
+        gradients and logs of micro-batch j; with accumulation the gradients are averaged over
+        the micro-batches (each is a micro-batch mean, so their mean is the batch mean) in a
+        graph loop, so the step's graph does not grow with accumulation_steps. Under a
+        distribution strategy the loop is unrolled instead: the replicas' synchronised state
+        updates (batch-norm statistics, sync BN) may not sit inside a graph loop."""
+        k = self.accumulation_steps
+        if k == 1:
+            return micro_update(0, batch_size)
+        micro_size = batch_size // k
+        grads, logs = micro_update(0, micro_size)
+        grads = [tf.zeros_like(v) if g is None else tf.convert_to_tensor(g) for g, v in zip(grads, variables)]
+        logs = {name: tf.cast(value, tf.float32) for name, value in logs.items()}
+
+        def body(j, grad_sums, log_sums):
+            more, more_logs = micro_update(j, micro_size)
+            grad_sums = [a if g is None else a + g for a, g in zip(grad_sums, more)]
+            log_sums = {name: log_sums[name] + tf.cast(more_logs[name], tf.float32) for name in log_sums}
+            return j + 1, grad_sums, log_sums
+
+        if tf.distribute.has_strategy():
+            for j in range(1, k):
+                _, grads, logs = body(j, grads, logs)
+        else:
+            _, grads, logs = tf.while_loop(lambda j, *_: j < k, body, (tf.constant(1), grads, logs))
+        return [g / k for g in grads], {name: value / k for name, value in logs.items()}
+
+    def _check_divisible(self, batch_size):
+        if self.accumulation_steps > 1:
+            tf.debugging.assert_equal(
+                batch_size % self.accumulation_steps, 0,
+                message=f"the per-replica batch of each update must be a multiple of "
+                        f"accumulation_steps={self.accumulation_steps}")
 
     def _d_update(self, real_images, real_labels, index):
+        variables = self.discriminator.trainable_variables
         batch_size = tf.shape(real_images)[0]
-        z, fake_labels = self.sample_inputs(batch_size, salt=sampling.SALTS["d_update_inputs"] + index)
+        self._check_divisible(batch_size)
+
+        def micro_update(micro, size):
+            real = real_images if self.accumulation_steps == 1 else _micro_slice(real_images, micro, size)
+            labels = real_labels if self.accumulation_steps == 1 else _micro_slice(real_labels, micro, size)
+            return self._d_micro_update(real, labels, index, micro, variables)
+
+        grads, logs = self._accumulated(micro_update, batch_size, variables)
+        self.d_optimizer.apply_gradients(zip(grads, variables))
+        return logs
+
+    def _d_micro_update(self, real_images, real_labels, index, micro, variables):
+        # apply_gradients SUMS gradients over replicas, so each replica differentiates its
+        # share (loss / replicas): the update then equals the single-device one.
+        batch_size = tf.shape(real_images)[0]
+        z, fake_labels = self.sample_inputs(batch_size, salt=sampling.SALTS["d_update_inputs"] + index,
+                                            micro=micro)
         fake_images = self.generator(z, fake_labels, training=True)
         with tf.GradientTape() as tape:
             real_output = self.discriminate(real_images, real_labels)
             fake_output = self.discriminate(fake_images, fake_labels)
             ctx = StepContext(self, "d", real_images, real_labels, fake_images, fake_labels, z,
                               real_output, fake_output,
-                              update_seed=self._seed(sampling.SALTS["d_terms"] + index),
+                              update_seed=self._seed(sampling.SALTS["d_terms"] + index, micro),
                               update_count=self.global_step * self.n_dis + index)
             adversarial = self.discriminator_loss(real_output.logits, fake_output.logits)
             loss, terms = self._with_terms(adversarial, self.d_terms, ctx)
             replica_share = loss / self._num_replicas()
-        self._apply(self.d_optimizer, tape, replica_share, self.discriminator.trainable_variables)
         logs = {"d_loss": loss, "d_adversarial": adversarial,
                 "d_real_logits": tf.reduce_mean(real_output.logits),
                 "d_fake_logits": tf.reduce_mean(fake_output.logits)}
         logs.update(terms)
-        return logs
+        return tape.gradient(replica_share, variables), logs
 
     def _g_update(self, batch_size):
-        z, fake_labels = self.sample_inputs(batch_size, salt=self.n_dis)  # SALTS["g_update_inputs"]
+        variables = self.generator.trainable_variables
+        self._check_divisible(batch_size)
+
+        def micro_update(micro, size):
+            return self._g_micro_update(size, micro, variables)
+
+        grads, logs = self._accumulated(micro_update, batch_size, variables)
+        self.g_optimizer.apply_gradients(zip(grads, variables))
+        return logs
+
+    def _g_micro_update(self, batch_size, micro, variables):
+        z, fake_labels = self.sample_inputs(batch_size, salt=self.n_dis, micro=micro)  # SALTS["g_update_inputs"]
         with tf.GradientTape() as tape:
             fake_images = self.generator(z, fake_labels, training=True)
             fake_output = self.discriminate(fake_images, fake_labels)
             ctx = StepContext(self, "g", None, None, fake_images, fake_labels, z, None, fake_output,
-                              update_seed=self._seed(sampling.SALTS["g_terms"]),
+                              update_seed=self._seed(sampling.SALTS["g_terms"], micro),
                               update_count=self.global_step)
             adversarial = self.generator_loss(fake_output.logits)
             loss, terms = self._with_terms(adversarial, self.g_terms, ctx)
             replica_share = loss / self._num_replicas()
-        self._apply(self.g_optimizer, tape, replica_share, self.generator.trainable_variables)
         logs = {"g_loss": loss, "g_adversarial": adversarial}
         logs.update(terms)
-        return logs
+        return tape.gradient(replica_share, variables), logs
 
     def _update_ema(self):
         if self.ema_generator is None:
