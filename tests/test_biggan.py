@@ -241,3 +241,25 @@ def test_tiny_biggan_trains_two_steps_with_finite_losses():
             assert np.all(np.isfinite(np.asarray(value))), key
     after = gan.generator.trainable_variables
     assert any(not np.allclose(b, a.numpy()) for b, a in zip(before, after))
+
+
+TINY_BIGGAN = ["biggan_generator.ch = 2", "biggan_discriminator.ch = 2", "biggan_generator.z_dim = 12",
+               "biggan_generator.shared_dim = 4"]
+
+
+@pytest.mark.parametrize("name, d_terms, g_terms", [
+    ("cr_biggan_cifar10", ["consistency"], []),
+    ("icr_biggan_cifar10", ["balanced_consistency", "latent_consistency_discriminator"],
+     ["latent_consistency_generator"]),
+    ("icr_biggan_imagenet", ["balanced_consistency", "latent_consistency_discriminator"],
+     ["latent_consistency_generator", "orthogonal"]),
+    ("biggan_imagenet", [], ["orthogonal"])])
+def test_regularised_biggan_configs_build_with_the_papers_terms(name, d_terms, g_terms):
+    config.parse([name], TINY_BIGGAN)
+    gan = build_gan(num_classes=gin.query_parameter("bench.num_classes"),
+                    image_size=gin.query_parameter("bench.image_size"), channels=3)
+    assert isinstance(gan.generator, BigGANGenerator)
+    assert [t.name for t in gan.d_terms] == d_terms and [t.name for t in gan.g_terms] == g_terms
+    if name.startswith("icr"):
+        assert gin.query_parameter("latent_consistency_discriminator.weight") == 20.0
+        assert gin.query_parameter("latent_consistency_discriminator.sigma") == 0.05

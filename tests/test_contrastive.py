@@ -170,7 +170,9 @@ def test_a_term_the_head_cannot_feed_names_the_head_to_use():
 
 
 TINY = ["resnet_generator.ch = 8", "resnet_discriminator.ch = 8", "resnet_generator.z_dim = 8",
-        "sndcgan_generator.ch = 8", "sndcgan_discriminator.ch = 8", "sndcgan_generator.z_dim = 8"]
+        "sndcgan_generator.ch = 8", "sndcgan_discriminator.ch = 8", "sndcgan_generator.z_dim = 8",
+        "biggan_generator.ch = 2", "biggan_discriminator.ch = 2", "biggan_generator.z_dim = 20",
+        "biggan_generator.shared_dim = 4"]
 
 
 @pytest.mark.parametrize("name, head, embedding, terms", [

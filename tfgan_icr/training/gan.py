@@ -11,6 +11,7 @@ the EMA decay, a fade-in) are schedules computed in the graph (`training.schedul
 `step_hooks` run at the start of every iteration for state a network reads (PGGAN's alpha).
 """
 
+import contextlib
 from typing import Callable, Sequence
 
 import keras
@@ -281,6 +282,21 @@ class GAN(keras.Model):
     def inference_generator(self, use_ema=True):
         """The network to sample from: the EMA generator when there is one (and use_ema), else G."""
         return self.ema_generator if (use_ema and self.ema_generator is not None) else self.generator
+
+    @contextlib.contextmanager
+    def inference(self, use_ema=True, options=None):
+        """``with gan.inference() as (net, truncation):`` the network to sample from and the
+        truncation of its z, as `sampling.inference_options` (gin `inference.*`) says; with
+        standing statistics, net's batch norms use them inside the block only."""
+        options = options or sampling.inference_options()
+        net = self.inference_generator(use_ema)
+        if not options["standing_statistics"]:
+            yield net, options["truncation"]
+            return
+        from tfgan_icr.training.standing_stats import standing_statistics
+        with standing_statistics(net, options["standing_batches"], options["standing_batch_size"],
+                                 options["seed"], options["truncation"]) as standing:
+            yield standing, options["truncation"]
 
     def generate(self, z, labels=None, use_ema=True):
         return self.inference_generator(use_ema)(z, labels, training=False)
