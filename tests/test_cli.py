@@ -94,6 +94,19 @@ def test_sample_mode_writes_grid_and_single_images(trained_run):
     assert read_png(os.path.join(single, files[0])).shape == (32, 32, 1)
 
 
+def test_sample_mode_truncates_z_and_uses_standing_statistics_when_asked(trained_run, tmp_path):
+    model_dir, _ = trained_run
+    plain = run_cli("--mode=sample", f"--model_dir={model_dir}", f"--output_dir={tmp_path / 'plain'}")
+    result = run_cli("--mode=sample", f"--model_dir={model_dir}", f"--output_dir={tmp_path / 'trunc'}",
+                     "--gin_bindings=inference.truncation = 0.5",
+                     "--gin_bindings=inference.standing_statistics = True",
+                     "--gin_bindings=inference.standing_batches = 2")
+    assert plain.returncode == 0 and result.returncode == 0, result.stderr[-3000:]
+    truncated = read_png(str(tmp_path / "trunc" / f"sample_step_{STEPS:07d}_g_trunc0.5.png"))
+    untruncated = read_png(str(tmp_path / "plain" / f"sample_step_{STEPS:07d}_g.png"))
+    assert truncated.shape == untruncated.shape and not np.array_equal(truncated, untruncated)
+
+
 def test_different_architecture_is_refused_and_nothing_is_overwritten(trained_run):
     model_dir, _ = trained_run
     before = {}
