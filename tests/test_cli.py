@@ -142,7 +142,8 @@ def test_start_up_is_quiet_and_says_when_it_compiles(trained_run):
 @pytest.mark.parametrize("module, flag_names, mode_line", [
     ("tfgan_icr.main", ["gin_config", "gin_bindings", "model_dir", "mode", "steps", "num_samples"],
      "--mode=train|sample|eval"),
-    ("tfgan_icr.bench", ["gin_config", "gin_bindings", "mode", "iterations", "warmup"], "--mode=train|pipeline"),
+    ("tfgan_icr.bench", ["gin_config", "gin_bindings", "mode", "iterations", "warmup", "data_dir",
+                         "image_size", "batch_size", "steps", "make_synthetic"], "--mode=train|pipeline"),
 ])
 @pytest.mark.parametrize("help_arg", ["--help", "-h"])
 def test_help_lists_the_projects_flags_modes_and_examples(module, flag_names, mode_line, help_arg):

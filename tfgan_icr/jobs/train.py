@@ -16,6 +16,7 @@ from tfgan_icr.errors import ConfigError, DataError, Interrupted, TrainingDiverg
 from tfgan_icr.files import write_text_atomically
 from tfgan_icr.training import callbacks as cb
 from tfgan_icr.training import run_dir
+from tfgan_icr.training.monitors import discriminator_monitor
 from tfgan_icr.training.builder import FULL_CONFIG, MODEL_SPEC, OPERATIVE_CONFIG, build_gan
 from tfgan_icr.training.checkpoint import (BEST_SUBDIR, CheckpointStore, apply_learning_rates,
                                            learning_rates)
@@ -50,7 +51,7 @@ def _write_run_files(model_dir, spec, start, stream):
 
 
 def _callbacks(model_dir, gan, store, steps, batch_size, seed, log_every, sample_every,
-               checkpoint_every, eval_every, writer, stream):
+               checkpoint_every, eval_every, writer, stream, source=None):
     guard = cb.NaNGuard()
     interrupt = cb.GracefulInterrupt(stream=stream)
     logger = cb.MetricsLogger(model_dir, steps, batch_size, gan.n_dis, every=log_every, writer=writer,
@@ -63,6 +64,9 @@ def _callbacks(model_dir, gan, store, steps, batch_size, seed, log_every, sample
         best = CheckpointStore(model_dir, gan, max_to_keep=1, subdir=BEST_SUBDIR)
         callbacks.append(cb.PeriodicEvaluation(Evaluator(stream=stream), eval_every, best, model_dir,
                                                writer=writer, stream=stream, guard=guard))
+    monitor = discriminator_monitor(model_dir, source, writer=writer, stream=stream, guard=guard)
+    if monitor is not None:
+        callbacks.append(monitor)
     callbacks.append(cb.Checkpointer(store, every=checkpoint_every, guard=guard))
     return callbacks, guard, interrupt, logger
 
@@ -150,7 +154,7 @@ def _train(model_dir, source, steps, batch_size, batch_size_schedule, seed, cond
     writer = tf.summary.create_file_writer(os.path.join(model_dir, "tensorboard"))
     callbacks, guard, interrupt, logger = _callbacks(
         model_dir, gan, store, steps, batch_size, seed, log_every, sample_every, checkpoint_every,
-        eval_every, writer, stream)
+        eval_every, writer, stream, source=source)
     print(f"training {steps - start} iterations (step {start} -> {steps}), batch {batch_size}, "
           f"n_dis {gan.n_dis}, {replicas} replica(s); writing to {model_dir}", file=stream, flush=True)
     started = time.perf_counter()

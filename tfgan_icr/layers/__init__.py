@@ -1,6 +1,9 @@
-"""Network building blocks: spectral normalisation, (conditional) batch norm, projection head."""
+"""Network building blocks: spectral normalisation, (conditional, optionally cross-replica)
+batch norm, projection head, self-attention."""
 
+from tfgan_icr.layers.attention import SelfAttention
 from tfgan_icr.layers.conditional_bn import BatchNorm, ConditionalBatchNorm
+from tfgan_icr.layers.heads import AuxiliaryClassifierHead, ContrastiveHead
 from tfgan_icr.layers.projection import ProjectionHead
 from tfgan_icr.layers.spectral_norm import (
     SNConv2D,
@@ -11,9 +14,12 @@ from tfgan_icr.layers.spectral_norm import (
 )
 
 __all__ = [
+    "AuxiliaryClassifierHead",
+    "ContrastiveHead",
     "BatchNorm",
     "ConditionalBatchNorm",
     "ProjectionHead",
+    "SelfAttention",
     "SNConv2D",
     "SNConv2DTranspose",
     "SNDense",

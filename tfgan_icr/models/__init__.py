@@ -10,6 +10,12 @@ Every architecture subclasses ``base.Generator`` / ``base.Discriminator``.
 
 from tfgan_icr.models.base import Discriminator, DiscriminatorOutput, Generator
 
+from tfgan_icr.models.biggan import (
+    BigGANDiscriminator,
+    BigGANGenerator,
+    biggan_discriminator,
+    biggan_generator,
+)
 from tfgan_icr.models.resnet import (
     ResNetDiscriminator,
     ResNetGenerator,
@@ -24,6 +30,8 @@ from tfgan_icr.models.sndcgan import (
 )
 
 __all__ = [
+    "BigGANDiscriminator",
+    "BigGANGenerator",
     "Discriminator",
     "DiscriminatorOutput",
     "Generator",
@@ -31,6 +39,8 @@ __all__ = [
     "ResNetGenerator",
     "SNDCGANDiscriminator",
     "SNDCGANGenerator",
+    "biggan_discriminator",
+    "biggan_generator",
     "resnet_discriminator",
     "resnet_generator",
     "sndcgan_discriminator",
