@@ -20,6 +20,7 @@ import tensorflow as tf
 from tfgan_icr import sampling
 from tfgan_icr.models.base import DiscriminatorOutput
 from tfgan_icr.training.context import StepContext
+from tfgan_icr.training.precision import DynamicLossScale, check_precision, policy_scope
 from tfgan_icr.training.schedules import value_at
 from tfgan_icr.training.terms import as_terms
 from tfgan_icr.training.variables import named_variables, pair_by_name
@@ -58,7 +59,8 @@ class GAN(keras.Model):
     """
 
     def __init__(self, generator, discriminator, n_dis=1, ema_generator=None, ema_decay=0.999,
-                 ema_start_step=0, seed=0, step_hooks=(), accumulation_steps=1, **kwargs):
+                 ema_start_step=0, seed=0, step_hooks=(), accumulation_steps=1,
+                 precision="float32", **kwargs):
         super().__init__(**kwargs)
         if n_dis < 1:
             raise ValueError(f"n_dis must be >= 1, got {n_dis}")
@@ -74,6 +76,12 @@ class GAN(keras.Model):
         self.seed = int(seed)
         self.step_hooks = list(step_hooks)
         self._ema_pairs = []
+        # The networks keep the dtype policy they were created with; this is the policy
+        # build_all builds them under (sub-layers made in build()), and float16 turns on loss
+        # scaling.
+        self.precision = check_precision(precision)
+        self.loss_scales = ({"d": DynamicLossScale("d"), "g": DynamicLossScale("g")}
+                            if precision == "mixed_float16" else {})
         self.global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step",
                                        aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
 
@@ -106,10 +114,12 @@ class GAN(keras.Model):
         """
         z = tf.zeros([batch_size, self.generator.z_dim])
         labels = tf.zeros([batch_size], tf.int32)
-        images = self.generator(z, labels, training=False)
-        self.discriminator(images, labels, training=False)
+        with policy_scope(self.precision):
+            images = self.generator(z, labels, training=False)
+            self.discriminator(images, labels, training=False)
+            if self.ema_generator is not None:
+                self.ema_generator(z, labels, training=False)
         if self.ema_generator is not None:
-            self.ema_generator(z, labels, training=False)
             self._ema_pairs = pair_by_name(self.ema_generator, self.generator)
             for target, source in self._ema_pairs:
                 target.assign(source)
@@ -181,6 +191,22 @@ class GAN(keras.Model):
             _, grads, logs = tf.while_loop(lambda j, *_: j < k, body, (tf.constant(1), grads, logs))
         return [g / k for g in grads], {name: value / k for name, value in logs.items()}
 
+    def _scaled(self, loss, side):
+        """The loss to differentiate: float16 scales it (see `training.precision`)."""
+        return self.loss_scales[side].scale(loss) if self.loss_scales else loss
+
+    def _apply(self, optimizer, side, grads, variables, logs):
+        """The one place an update's gradients reach its optimizer. With float16 loss scaling
+        the gradients are unscaled there and an update that overflowed is skipped."""
+        if not self.loss_scales:
+            optimizer.apply_gradients(zip(grads, variables))
+            return logs
+        loss_scale = self.loss_scales[side]
+        scale = tf.identity(loss_scale.value)
+        finite = loss_scale.apply(optimizer, grads, variables)
+        return dict(logs, **{f"{side}_loss_scale": scale,
+                             f"{side}_update_skipped": 1.0 - tf.cast(finite, tf.float32)})
+
     def _check_divisible(self, batch_size):
         if self.accumulation_steps > 1:
             tf.debugging.assert_equal(
@@ -199,8 +225,7 @@ class GAN(keras.Model):
             return self._d_micro_update(real, labels, index, micro, variables)
 
         grads, logs = self._accumulated(micro_update, batch_size, variables)
-        self.d_optimizer.apply_gradients(zip(grads, variables))
-        return logs
+        return self._apply(self.d_optimizer, "d", grads, variables, logs)
 
     def _d_micro_update(self, real_images, real_labels, index, micro, variables):
         # apply_gradients SUMS gradients over replicas, so each replica differentiates its
@@ -218,7 +243,7 @@ class GAN(keras.Model):
                               update_count=self.global_step * self.n_dis + index)
             adversarial = self.discriminator_loss(real_output.logits, fake_output.logits)
             loss, terms = self._with_terms(adversarial, self.d_terms, ctx)
-            replica_share = loss / self._num_replicas()
+            replica_share = self._scaled(loss / self._num_replicas(), "d")
         logs = {"d_loss": loss, "d_adversarial": adversarial,
                 "d_real_logits": tf.reduce_mean(real_output.logits),
                 "d_fake_logits": tf.reduce_mean(fake_output.logits)}
@@ -233,8 +258,7 @@ class GAN(keras.Model):
             return self._g_micro_update(size, micro, variables)
 
         grads, logs = self._accumulated(micro_update, batch_size, variables)
-        self.g_optimizer.apply_gradients(zip(grads, variables))
-        return logs
+        return self._apply(self.g_optimizer, "g", grads, variables, logs)
 
     def _g_micro_update(self, batch_size, micro, variables):
         z, fake_labels = self.sample_inputs(batch_size, salt=self.n_dis, micro=micro)  # SALTS["g_update_inputs"]
@@ -246,7 +270,7 @@ class GAN(keras.Model):
                               update_count=self.global_step)
             adversarial = self.generator_loss(fake_output.logits)
             loss, terms = self._with_terms(adversarial, self.g_terms, ctx)
-            replica_share = loss / self._num_replicas()
+            replica_share = self._scaled(loss / self._num_replicas(), "g")
         logs = {"g_loss": loss, "g_adversarial": adversarial}
         logs.update(terms)
         return tape.gradient(replica_share, variables), logs
