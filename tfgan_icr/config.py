@@ -46,6 +46,7 @@ def register_configurables():
     import tfgan_icr.sampling  # noqa: F401
     import tfgan_icr.training.benchmark  # noqa: F401
     import tfgan_icr.jobs.evaluate  # noqa: F401
+    import tfgan_icr.jobs.export  # noqa: F401
     import tfgan_icr.jobs.sample  # noqa: F401
     import tfgan_icr.jobs.train  # noqa: F401
     import tfgan_icr.training.builder  # noqa: F401

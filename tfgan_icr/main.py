@@ -1,5 +1,5 @@
 """Command line: python -m tfgan_icr.main [--gin_config=FILE ...] [--gin_bindings=...]
-[--model_dir=DIR] [--mode=train|sample|eval] [--steps=N] [--num_samples=N].
+[--model_dir=DIR] [--mode=train|sample|eval|export] [--steps=N] [--num_samples=N] [--export_dir=OUT].
 Thin: flags -> gin -> one job."""
 
 import os
@@ -10,7 +10,8 @@ from tfgan_icr.cli import exit_on_user_error, import_tensorflow_quietly, run_app
 
 USAGE = """\
 usage: python -m tfgan_icr.main [--gin_config=FILE ...] [--gin_bindings='a.b = 1' ...]
-                                [--model_dir=DIR] [--mode=train|sample|eval] [--steps=N] [--num_samples=N]
+                                [--model_dir=DIR] [--mode=train|sample|eval|export] [--steps=N] [--num_samples=N]
+                                [--export_dir=OUT]
 
 Trains a GAN configured by gin, or samples from / evaluates a trained run.
 
@@ -18,13 +19,15 @@ modes:
   train   (default) train, resuming from the latest checkpoint in --model_dir
   sample  write a sample grid (and, with --num_samples=N, N single PNGs) from the latest checkpoint
   eval    FID and KID of the latest checkpoint's (EMA) generator against the real test split
+  export  the latest checkpoint's (EMA) generator as a SavedModel in --export_dir/<version>/ (TF Serving)
 
 examples:
   python -m tfgan_icr.main                                   # the quickstart: Fashion-MNIST, 2,000 steps
   python -m tfgan_icr.main --gin_config=resnet_cifar10 --model_dir=runs/resnet --steps=100000
   python -m tfgan_icr.main --steps=4000                      # continue runs/quickstart to step 4,000
   python -m tfgan_icr.main --mode=sample --model_dir=runs/quickstart --num_samples=100
-  python -m tfgan_icr.main --mode=eval --model_dir=runs/quickstart --num_samples=2000"""
+  python -m tfgan_icr.main --mode=eval --model_dir=runs/quickstart --num_samples=2000
+  python -m tfgan_icr.main --mode=export --model_dir=runs/quickstart --export_dir=exports/quickstart"""
 
 
 FLAGS = flags.FLAGS
@@ -32,10 +35,12 @@ flags.DEFINE_multi_string("gin_config", [], "gin file or name in gin_configs/, r
                           "(sample/eval: the run's config.gin)")
 flags.DEFINE_multi_string("gin_bindings", [], "extra gin binding, repeatable, e.g. 'train.batch_size = 32'")
 flags.DEFINE_string("model_dir", None, "run directory; default runs/<config name>")
-flags.DEFINE_enum("mode", "train", ["train", "sample", "eval"], "train, sample or eval")
+flags.DEFINE_enum("mode", "train", ["train", "sample", "eval", "export"], "train, sample, eval or export")
 flags.DEFINE_integer("steps", None, "train to this step (overrides train.steps); more than done continues a run")
 flags.DEFINE_integer("num_samples", None, "sample: also write N single PNGs; eval: N generated images "
                      "(default Evaluator.num_samples)")
+flags.DEFINE_string("export_dir", None, "export: write the SavedModel into OUT/<version>/ "
+                    "(version: the next free integer)")
 flags.DEFINE_enum("strategy", None, ["default", "mirrored", "multi_worker", "tpu"],
                   "tf.distribute strategy (overrides make_strategy.kind)")
 flags.DEFINE_string("tpu", None, "TPU name or address for --strategy=tpu ('local' on a TPU VM)")
@@ -64,10 +69,14 @@ def run(argv):
     import_tensorflow_quietly()
     logging.set_verbosity(logging.ERROR)
     from tfgan_icr import config
+    from tfgan_icr.errors import ConfigError
     from tfgan_icr.jobs.evaluate import evaluate
+    from tfgan_icr.jobs.export import export
     from tfgan_icr.jobs.sample import sample
     from tfgan_icr.jobs.train import train
 
+    if FLAGS.mode == "export" and not FLAGS.export_dir:
+        raise ConfigError("--mode=export needs --export_dir=OUT (the SavedModel goes into OUT/<version>/)")
     files = _config_files(FLAGS.mode, FLAGS.model_dir)
     model_dir = FLAGS.model_dir or _default_model_dir(files)
     bindings = list(FLAGS.gin_bindings)
@@ -85,6 +94,9 @@ def run(argv):
         sample(model_dir, num_samples=FLAGS.num_samples or 0, output_dir=FLAGS.output_dir)
     elif FLAGS.mode == "eval":
         evaluate(model_dir, num_samples=FLAGS.num_samples, output_dir=FLAGS.output_dir)
+    elif FLAGS.mode == "export":
+        name = os.path.splitext(os.path.basename(FLAGS.gin_config[-1]))[0] if FLAGS.gin_config else None
+        export(model_dir, FLAGS.export_dir, config_name=name)
 
 
 main = exit_on_user_error(run)
@@ -92,7 +104,7 @@ main = exit_on_user_error(run)
 
 def entry_point():
     run_app(main, USAGE, ["gin_config", "gin_bindings", "model_dir", "mode", "steps", "num_samples",
-                            "strategy", "tpu"])
+                            "export_dir", "strategy", "tpu"])
 
 
 if __name__ == "__main__":
