@@ -154,8 +154,8 @@ def test_start_up_is_quiet_and_says_when_it_compiles(trained_run):
 
 @pytest.mark.parametrize("module, flag_names, mode_line", [
     ("tfgan_icr.main", ["gin_config", "gin_bindings", "model_dir", "mode", "steps", "num_samples",
-                        "strategy", "tpu"],
-     "--mode=train|sample|eval"),
+                        "export_dir", "strategy", "tpu"],
+     "--mode=train|sample|eval|export"),
     ("tfgan_icr.bench", ["gin_config", "gin_bindings", "mode", "iterations", "warmup", "data_dir",
                          "image_size", "batch_size", "steps", "make_synthetic"], "--mode=train|pipeline"),
 ])
