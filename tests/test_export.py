@@ -148,3 +148,25 @@ def test_run_without_checkpoint_fails_in_one_line_and_writes_nothing(case, tmp_p
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: no checkpoint in"), result.stderr[-2000:]
     assert not export_dir.exists()
+
+
+def test_unconditional_generator_exports_without_labels(tmp_path):
+    from tfgan_icr.export import GeneratorExport
+    from tfgan_icr.models.sndcgan import SNDCGANGenerator
+    g = SNDCGANGenerator(z_dim=8, ch=8, image_size=8, channels=3)
+    z = tf.random.stateless_normal([3, 8], seed=[1, 2]) * 2.0
+    g(z, training=False)
+    module = GeneratorExport(g, z_dim=8, num_classes=0)
+    tf.saved_model.save(module, str(tmp_path / "1"), signatures=module.signatures())
+    loaded = tf.saved_model.load(str(tmp_path / "1"))
+    serve, sample = loaded.signatures["serving_default"], loaded.signatures["sample"]
+    assert sorted(serve.structured_input_signature[1]) == ["truncation", "z"]
+    assert sorted(sample.structured_input_signature[1]) == ["count", "seed"]
+    clipped = serve(z=z, truncation=tf.constant(0.25))["images"].numpy()
+    np.testing.assert_array_equal(clipped, image_io.to_uint8(g(tf.clip_by_value(z, -0.25, 0.25)).numpy()))
+    np.testing.assert_array_equal(serve(z=z, truncation=tf.constant(-1.0))["images"].numpy(),
+                                  image_io.to_uint8(g(z).numpy()))
+    sampled = sample(count=tf.constant(2), seed=tf.constant(9, tf.int64))["images"].numpy()
+    z9, _ = sampling.numbered_inputs(9, sampling.SALTS["exported_samples"], 0, 2, 8, 0)
+    assert sampled.shape == (2, 8, 8, 3)
+    np.testing.assert_array_equal(sampled, image_io.to_uint8(g(z9).numpy()))
