@@ -10,6 +10,12 @@ Every architecture subclasses ``base.Generator`` / ``base.Discriminator``.
 
 from tfgan_icr.models.base import Discriminator, DiscriminatorOutput, Generator
 
+from tfgan_icr.models.pggan import (
+    PGGANDiscriminator,
+    PGGANGenerator,
+    pggan_discriminator,
+    pggan_generator,
+)
 from tfgan_icr.models.resnet import (
     ResNetDiscriminator,
     ResNetGenerator,
@@ -27,10 +33,14 @@ __all__ = [
     "Discriminator",
     "DiscriminatorOutput",
     "Generator",
+    "PGGANDiscriminator",
+    "PGGANGenerator",
     "ResNetDiscriminator",
     "ResNetGenerator",
     "SNDCGANDiscriminator",
     "SNDCGANGenerator",
+    "pggan_discriminator",
+    "pggan_generator",
     "resnet_discriminator",
     "resnet_generator",
     "sndcgan_discriminator",

@@ -24,7 +24,7 @@ def build_gan(num_classes, image_size, channels, seed=0,
               discriminator_loss=losses.hinge_discriminator_loss,
               generator_loss=losses.hinge_generator_loss,
               d_terms=(), g_terms=(), n_dis=1, ema_decay=None, ema_start_step=0, step_hooks=(),
-              jit_compile=False):
+              growth_fn=None, jit_compile=False):
     """Build and compile the GAN of a config. Call inside `strategy.scope()`.
 
     generator_fn / discriminator_fn: network factories (e.g. @sndcgan_generator) called with
@@ -36,18 +36,23 @@ def build_gan(num_classes, image_size, channels, seed=0,
     ema_decay: keep an exponential moving average of G's weights, with this decay (a number or
     a schedule) from ema_start_step on (None: no EMA generator).
     step_hooks: callables hook(gan) run in the graph at the start of every iteration.
+    growth_fn: for growing networks, a schedule factory called with image_size (e.g.
+    @progressive_growth): it sets the training phases, stages and fade-in.
     jit_compile: XLA for the train step; measure first (slower on CPU, see the README).
     """
     shape = dict(num_classes=num_classes, image_size=image_size, channels=channels)
     generator = generator_fn(**shape)
     discriminator = discriminator_fn(**shape)
     ema_generator = generator_fn(**shape) if ema_decay else None
+    growth = growth_fn(image_size=image_size) if growth_fn else None
     gan = GAN(generator, discriminator, n_dis=n_dis, ema_generator=ema_generator,
               ema_decay=ema_decay or 0.0, ema_start_step=ema_start_step, seed=seed,
-              step_hooks=step_hooks)
+              step_hooks=step_hooks, growth=growth)
     gan.compile(g_optimizer=g_optimizer_fn(), d_optimizer=d_optimizer_fn(),
                 discriminator_loss=discriminator_loss, generator_loss=generator_loss,
                 d_terms=d_terms, g_terms=g_terms, jit_compile=jit_compile)
+    if growth is not None:
+        growth.attach(gan)
     return gan
 
 
@@ -78,4 +83,6 @@ def restore_trained(model_dir):
     if store.restore() is None:
         raise CheckpointError(f"no checkpoint in {store.directory}: train first, or point --model_dir "
                               f"at a run that has one")
+    if gan.growth is not None:  # sample and evaluate at the resolution trained last
+        gan.growth.enter_trained_step(gan, spec["batch_size"])
     return gan, store
