@@ -94,6 +94,19 @@ def test_sample_mode_writes_grid_and_single_images(trained_run):
     assert read_png(os.path.join(single, files[0])).shape == (32, 32, 1)
 
 
+def test_sample_mode_truncates_z_and_uses_standing_statistics_when_asked(trained_run, tmp_path):
+    model_dir, _ = trained_run
+    plain = run_cli("--mode=sample", f"--model_dir={model_dir}", f"--output_dir={tmp_path / 'plain'}")
+    result = run_cli("--mode=sample", f"--model_dir={model_dir}", f"--output_dir={tmp_path / 'trunc'}",
+                     "--gin_bindings=inference.truncation = 0.5",
+                     "--gin_bindings=inference.standing_statistics = True",
+                     "--gin_bindings=inference.standing_batches = 2")
+    assert plain.returncode == 0 and result.returncode == 0, result.stderr[-3000:]
+    truncated = read_png(str(tmp_path / "trunc" / f"sample_step_{STEPS:07d}_g_trunc0.5.png"))
+    untruncated = read_png(str(tmp_path / "plain" / f"sample_step_{STEPS:07d}_g.png"))
+    assert truncated.shape == untruncated.shape and not np.array_equal(truncated, untruncated)
+
+
 def test_different_architecture_is_refused_and_nothing_is_overwritten(trained_run):
     model_dir, _ = trained_run
     before = {}
@@ -140,9 +153,11 @@ def test_start_up_is_quiet_and_says_when_it_compiles(trained_run):
 
 
 @pytest.mark.parametrize("module, flag_names, mode_line", [
-    ("tfgan_icr.main", ["gin_config", "gin_bindings", "model_dir", "mode", "steps", "num_samples"],
+    ("tfgan_icr.main", ["gin_config", "gin_bindings", "model_dir", "mode", "steps", "num_samples",
+                        "strategy", "tpu"],
      "--mode=train|sample|eval"),
-    ("tfgan_icr.bench", ["gin_config", "gin_bindings", "mode", "iterations", "warmup"], "--mode=train|pipeline"),
+    ("tfgan_icr.bench", ["gin_config", "gin_bindings", "mode", "iterations", "warmup", "data_dir",
+                         "image_size", "batch_size", "steps", "make_synthetic"], "--mode=train|pipeline"),
 ])
 @pytest.mark.parametrize("help_arg", ["--help", "-h"])
 def test_help_lists_the_projects_flags_modes_and_examples(module, flag_names, mode_line, help_arg):

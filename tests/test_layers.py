@@ -202,6 +202,18 @@ def test_batchnorm_train_and_moving_stats():
     assert BatchNorm.from_config(bn.get_config()).get_config() == bn.get_config()
 
 
+def test_synchronized_batchnorm_without_strategy_is_plain_bn_bit_for_bit():
+    # one replica (no strategy, and the default strategy's replica context): nothing to sum
+    x = np.random.default_rng(7).standard_normal((6, 3, 3, 4)).astype("float32") * 2 - 1
+    plain, synced = BatchNorm(momentum=0.5), BatchNorm(momentum=0.5, synchronized=True)
+    np.testing.assert_array_equal(synced(x, training=True).numpy(),
+                                  plain(x, training=True).numpy())
+    np.testing.assert_array_equal(synced.moving_variance.numpy(), plain.moving_variance.numpy())
+    with tf.distribute.get_strategy().scope():
+        np.testing.assert_array_equal(synced(x, training=True).numpy(),
+                                      plain(x, training=True).numpy())
+
+
 def _one_hot(y, k):
     return np.eye(k, dtype="float32")[y]
 

@@ -61,3 +61,17 @@ def test_discriminator_loss_is_lower_when_it_separates_real_from_fake(name):
     good = float(d_fn(np.full(8, 3.0, np.float32), np.full(8, -3.0, np.float32)))
     bad = float(d_fn(np.full(8, -3.0, np.float32), np.full(8, 3.0, np.float32)))
     assert good < bad
+
+
+def test_classification_cross_entropy_is_the_mean_negative_log_softmax_of_the_label():
+    logits = np.array([[2.0, 0.0, -1.0], [0.5, 0.5, 3.0]], np.float32)
+    labels = np.array([0, 1])
+    logp = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    expected = -(logp[0, 0] + logp[1, 1]) / 2
+    assert float(losses.classification_cross_entropy(logits, labels)) == pytest.approx(expected, rel=1e-6)
+
+
+def test_conditional_contrastive_loss_refuses_a_non_positive_temperature():
+    e = np.eye(2, dtype=np.float32)
+    with pytest.raises(ValueError, match="temperature must be > 0"):
+        losses.conditional_contrastive_loss(e, e, [0, 1], temperature=0.0)

@@ -230,3 +230,65 @@ def test_penalty_parameters_are_configured_by_gin():
     d_fn = linear_d(unit_weights(3.0))
     assert float(regularizers.gradient_penalty(d_fn, REAL, FAKE, SEED)) == pytest.approx(9.0, rel=1e-5)
     assert float(regularizers.dragan_penalty(d_fn, REAL, SEED)) == pytest.approx(9.0, rel=1e-5)
+
+
+# -- orthogonal regularisation (BigGAN) ---------------------------------------------------
+
+def _orthogonal_by_definition(weights, strength):
+    total = 0.0
+    for w in weights:
+        w = np.asarray(w, np.float64).reshape(-1, np.shape(w)[-1])
+        gram = w.T @ w
+        total += np.sum((gram * (1 - np.eye(gram.shape[0]))) ** 2)
+    return strength * total
+
+
+def test_orthogonal_regularization_is_zero_for_orthonormal_and_scaled_orthogonal_columns():
+    q, _ = np.linalg.qr(np.random.default_rng(0).normal(size=(12, 5)))
+    assert float(regularizers.orthogonal_regularization([q.astype(np.float32)], 1.0)) == pytest.approx(0, abs=1e-5)
+    # Only the off-diagonal is penalised: columns of different norms, still orthogonal, give 0.
+    scaled = (q * np.array([1, 2, 3, 4, 5])).astype(np.float32)
+    assert float(regularizers.orthogonal_regularization([scaled], 1.0)) == pytest.approx(0, abs=1e-4)
+
+
+def test_orthogonal_regularization_by_hand():
+    w = np.array([[1.0, 1.0], [0.0, 1.0]], np.float32)  # W^T W = [[1, 1], [1, 2]]
+    assert float(regularizers.orthogonal_regularization([w], 0.5)) == pytest.approx(0.5 * 2 * 1.0)
+
+
+@pytest.mark.parametrize("shape", [(30, 4), (4, 30), (3, 3, 2, 6), (3, 3, 8, 4)])
+def test_orthogonal_regularization_matches_the_definition_on_either_side(shape):
+    rng = np.random.default_rng(1)
+    weights = [rng.normal(size=shape).astype(np.float32), rng.normal(size=(5, 7)).astype(np.float32)]
+    got = float(regularizers.orthogonal_regularization(weights, 1e-2))
+    assert got == pytest.approx(_orthogonal_by_definition(weights, 1e-2), rel=1e-4)
+
+
+def test_orthogonal_term_covers_the_generator_kernels_but_not_the_shared_embedding():
+    import keras
+
+    from tfgan_icr.methods.orthogonal import orthogonal, regularized_weights
+
+    class Net(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.shared = keras.layers.Embedding(10, 4)
+            self.conv = keras.layers.Conv2D(3, 3)
+            self.dense = keras.layers.Dense(2)
+
+        def call(self, x):
+            return self.dense(keras.ops.mean(self.conv(x), axis=(1, 2)))
+
+    net = Net()
+    net(np.zeros((1, 5, 5, 2), np.float32))
+    net.shared(np.zeros((1,), np.int32))
+    chosen = regularized_weights(net)
+    assert [tuple(w.shape) for w in chosen] == [(3, 3, 2, 3), (3, 2)]  # conv and dense kernels; no biases
+
+    class Ctx:
+        side, generator, discriminator = "g", net, None
+
+    expected = _orthogonal_by_definition([w.numpy() for w in chosen], 1e-4)
+    assert float(orthogonal(Ctx(), strength=1e-4)) == pytest.approx(expected, rel=1e-4)
+    with pytest.raises(Exception, match="no weight matrix left"):
+        orthogonal(Ctx(), exclude=("conv", "dense", "shared"))

@@ -36,7 +36,10 @@ def register_configurables():
     import tfgan_icr.data  # noqa: F401
     import tfgan_icr.eval.evaluator  # noqa: F401
     import tfgan_icr.losses  # noqa: F401
+    import tfgan_icr.methods.acgan  # noqa: F401
     import tfgan_icr.methods.consistency  # noqa: F401
+    import tfgan_icr.methods.contrastive  # noqa: F401
+    import tfgan_icr.methods.orthogonal  # noqa: F401
     import tfgan_icr.methods.penalties  # noqa: F401
     import tfgan_icr.methods.progressive  # noqa: F401
     import tfgan_icr.models  # noqa: F401
@@ -48,6 +51,7 @@ def register_configurables():
     import tfgan_icr.jobs.train  # noqa: F401
     import tfgan_icr.training.builder  # noqa: F401
     import tfgan_icr.training.schedules  # noqa: F401
+    import tfgan_icr.training.monitors  # noqa: F401
     import tfgan_icr.training.terms  # noqa: F401
     _registered = True
 

@@ -36,6 +36,9 @@ flags.DEFINE_enum("mode", "train", ["train", "sample", "eval"], "train, sample o
 flags.DEFINE_integer("steps", None, "train to this step (overrides train.steps); more than done continues a run")
 flags.DEFINE_integer("num_samples", None, "sample: also write N single PNGs; eval: N generated images "
                      "(default Evaluator.num_samples)")
+flags.DEFINE_enum("strategy", None, ["default", "mirrored", "multi_worker", "tpu"],
+                  "tf.distribute strategy (overrides make_strategy.kind)")
+flags.DEFINE_string("tpu", None, "TPU name or address for --strategy=tpu ('local' on a TPU VM)")
 flags.DEFINE_string("output_dir", None, "sample/eval: write here instead of into --model_dir "
                     "(for a run you may not or cannot write to)")
 
@@ -70,6 +73,10 @@ def run(argv):
     bindings = list(FLAGS.gin_bindings)
     if FLAGS.steps is not None:
         bindings.append(f"train.steps = {FLAGS.steps}")
+    if FLAGS.strategy is not None:
+        bindings.append(f"make_strategy.kind = {FLAGS.strategy!r}")
+    if FLAGS.tpu is not None:
+        bindings.append(f"make_strategy.tpu = {FLAGS.tpu!r}")
     # A run directory's saved config is untrusted: parsed in restricted mode (no imports).
     config.parse(files, bindings, trusted=bool(FLAGS.gin_config) or FLAGS.mode == "train")
     if FLAGS.mode == "train":
@@ -84,7 +91,8 @@ main = exit_on_user_error(run)
 
 
 def entry_point():
-    run_app(main, USAGE, ["gin_config", "gin_bindings", "model_dir", "mode", "steps", "num_samples"])
+    run_app(main, USAGE, ["gin_config", "gin_bindings", "model_dir", "mode", "steps", "num_samples",
+                            "strategy", "tpu"])
 
 
 if __name__ == "__main__":

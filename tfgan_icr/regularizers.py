@@ -1,4 +1,5 @@
-"""Discriminator regularisers as small pure functions: consistency, WGAN-GP, DRAGAN and JSR.
+"""Regularisers as small pure functions: consistency, WGAN-GP, DRAGAN and JSR (of D), and
+BigGAN's orthogonal regularisation (of weights).
 
 Each returns an unweighted float32 scalar; the caller applies the weight (lambda, gamma). The
 gradient penalties take ``d_fn``, a function mapping images [B, H, W, C] to logits [B] (or
@@ -159,3 +160,27 @@ def jensen_shannon_regularizer(d_fn, real, fake, fake_d_fn=None):
     real_term = tf.square(1.0 - tf.sigmoid(real_logits)) * _squared_norms(real_gradients)
     fake_term = tf.square(tf.sigmoid(fake_logits)) * _squared_norms(fake_gradients)
     return tf.reduce_mean(real_term) + tf.reduce_mean(fake_term)
+
+
+@gin.configurable
+def orthogonal_regularization(weights, strength=1e-4):
+    """BigGAN's orthogonal regularisation: ``strength * sum_W ||W^T W * (1 - I)||_F^2``, each
+    W reshaped to ``(fan_in, filters)`` (a conv kernel [kh, kw, in, out] to [kh*kw*in, out]).
+
+    It pushes the filters apart (pairwise cosine-like products to 0) without constraining
+    their norms. ``||W^T W||_F = ||W W^T||_F``, so the Gram matrix is taken on the smaller
+    side: a 20 x 24576 linear layer costs a 20 x 20 product, not 24576 x 24576.
+    (BigGAN-PyTorch applies the gradient of half this value directly: its strength is 2x ours.)
+    """
+    total = tf.constant(0.0)
+    for w in weights:
+        w = tf.cast(w, tf.float32)
+        w = tf.reshape(w, [-1, w.shape[-1]])
+        if w.shape[1] <= w.shape[0]:
+            gram = tf.matmul(w, w, transpose_a=True)
+            total += tf.reduce_sum(tf.square(gram * (1.0 - tf.eye(w.shape[1]))))
+        else:  # ||W^T W * (1 - I)||^2 = ||W W^T||^2 - sum_j ||w_j||^4
+            gram = tf.matmul(w, w, transpose_b=True)
+            column_norms = tf.reduce_sum(tf.square(w), axis=0)  # the diagonal of W^T W
+            total += tf.reduce_sum(tf.square(gram)) - tf.reduce_sum(tf.square(column_norms))
+    return strength * total

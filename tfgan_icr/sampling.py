@@ -20,7 +20,26 @@ SALTS = {
     "sample_grid": 7919,        # the fixed z of a run's sample grids
     "eval_samples": 7907,       # generated images of an evaluation: image i has seed (seed, salt + i)
     "exported_samples": 100003,  # --mode=sample --num_samples: image i has seed (seed, salt + i)
+    "standing_statistics": 7927,  # batch i of the standing-statistics passes: seed (seed, salt + i)
 }
+
+
+@gin.configurable("inference")
+def inference_options(truncation=None, standing_statistics=False, standing_batches=16,
+                      standing_batch_size=64, seed=0):
+    """How generated images are drawn for sampling and evaluation (not for training).
+
+    truncation: BigGAN's truncation trick for z (`truncated_normal`; None: none).
+    standing_statistics: re-estimate the batch-norm statistics of the generator before
+    sampling (BigGAN-PyTorch's "standing stats"): the average batch statistics of
+    `standing_batches` forward passes of `standing_batch_size` samples (at this truncation)
+    replace the moving averages while the images are drawn (`training.standing_stats`).
+    """
+    if truncation is not None and not float(truncation) > 0:
+        raise ValueError(f"inference.truncation must be > 0 (or None), got {truncation}")
+    return dict(truncation=None if truncation is None else float(truncation),
+                standing_statistics=bool(standing_statistics), standing_batches=int(standing_batches),
+                standing_batch_size=int(standing_batch_size), seed=int(seed))
 
 
 def name_salt(name):

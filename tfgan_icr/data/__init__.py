@@ -6,6 +6,7 @@
 """
 
 from tfgan_icr.data.idx import read_idx, write_idx
+from tfgan_icr.data.imagenet import imagenet2012, imagenet_folder, write_synthetic_folder
 from tfgan_icr.data.pipeline import (
     AUTOTUNE,
     RESIZE_METHODS,
@@ -31,5 +32,5 @@ __all__ = [
     "AUTOTUNE", "DataError", "FASHION_MNIST_CLASSES", "FASHION_MNIST_DIR", "RESIZE_METHODS",
     "Source", "describe", "epoch_permutation", "fashion_mnist", "get_source", "image_folder",
     "index_stream", "make_dataset", "numpy_arrays", "read_idx", "tfds_dataset",
-    "to_model_images", "write_idx",
+    "to_model_images", "write_idx", "imagenet2012", "imagenet_folder", "write_synthetic_folder",
 ]

@@ -24,8 +24,20 @@ Images
         the target is smaller;
     "resize": always bilinear resize (aspect ratio not kept);
     "center_crop_resize": crop the largest centred region with the target's aspect ratio,
-        then bilinear resize (for non-square photos such as CelebA).
+        then bilinear resize (for non-square photos such as CelebA);
+    "center_crop_area": the same crop (a square target: the centred square of the short
+        side), then area resize (tf.image.resize method="area"), as BigGAN's ImageNet
+        preparation does. Image files and variable-size streams are cropped and resized one by
+        one straight after decoding, so a batch holds only target-size images.
   channels: None keeps the source's, 3 repeats grayscale, 1 converts RGB to luma.
+
+Per-worker sharding (`input_context`, for tf.distribute's distribute_datasets_from_function)
+  Input pipeline i of P keeps the elements of the global stream above at positions congruent
+  to i modulo P (random-access sources: the index stream is sharded before anything is read,
+  so each file is read by one pipeline only; TFDS streams: each pipeline reads its own record
+  files) and batches them into per-replica batches. In each step the P pipelines read
+  disjoint examples; for random-access sources they together consume exactly the global
+  batch the unsharded pipeline would give (so resume stays exact).
 """
 
 from __future__ import annotations
@@ -38,7 +50,8 @@ from tfgan_icr.data.sources import _size_pair, get_source
 from tfgan_icr.errors import DataError
 
 AUTOTUNE = tf.data.AUTOTUNE
-RESIZE_METHODS = ("pad_or_resize", "pad", "resize", "center_crop_resize")
+RESIZE_METHODS = ("pad_or_resize", "pad", "resize", "center_crop_resize", "center_crop_area")
+_CROPPING_METHODS = ("center_crop_resize", "center_crop_area")
 _MAX_EPOCHS = 2**62
 
 
@@ -85,12 +98,14 @@ def _spatial(images: tf.Tensor, size: tuple[int, int], method: str) -> tf.Tensor
         top, left = (th - h) // 2, (tw - w) // 2
         return tf.pad(images, [[0, 0], [top, th - h - top], [left, tw - w - left], [0, 0]],
                       constant_values=-1.0)
-    if method == "center_crop_resize":
+    if method in _CROPPING_METHODS:
         # Largest centred crop with the target's aspect ratio.
         ch, cw = (h, round(h * tw / th)) if w * th >= h * tw else (round(w * th / tw), w)
         ch, cw = max(1, min(h, ch)), max(1, min(w, cw))
         top, left = (h - ch) // 2, (w - cw) // 2
         images = images[:, top:top + ch, left:left + cw, :]
+    if method == "center_crop_area":
+        return tf.image.resize(images, (th, tw), method="area")
     return tf.image.resize(images, (th, tw), method="bilinear", antialias=True)
 
 
@@ -124,8 +139,11 @@ def to_model_images(images: tf.Tensor, image_size, channels: int | None = None,
     return tf.clip_by_value(x, -1.0, 1.0)
 
 
-def _resize_uint8(image: tf.Tensor, size: tuple[int, int]) -> tf.Tensor:
-    resized = tf.image.resize(image, size, method="bilinear", antialias=True)
+def _resize_uint8(image: tf.Tensor, size: tuple[int, int], area: bool = False) -> tf.Tensor:
+    if area:
+        resized = tf.image.resize(image, size, method="area")
+    else:
+        resized = tf.image.resize(image, size, method="bilinear", antialias=True)
     return tf.cast(tf.clip_by_value(tf.round(resized), 0.0, 255.0), tf.uint8)
 
 
@@ -142,13 +160,13 @@ def _center_crop(image: tf.Tensor, size: tuple[int, int]) -> tf.Tensor:
 
 
 def _fixed_size(image: tf.Tensor, size: tuple[int, int], channels: int,
-                crop: bool = False) -> tf.Tensor:
+                crop: bool = False, area: bool = False) -> tf.Tensor:
     """Resizes one uint8 [h, w, c] image of dynamic size to `size` (skipped when equal)."""
     if crop:
         image = _center_crop(image, size)
     shape = tf.shape(image)
     same = tf.logical_and(tf.equal(shape[0], size[0]), tf.equal(shape[1], size[1]))
-    image = tf.cond(same, lambda: image, lambda: _resize_uint8(image, size))
+    image = tf.cond(same, lambda: image, lambda: _resize_uint8(image, size, area))
     return tf.ensure_shape(image, [size[0], size[1], channels])
 
 
@@ -162,8 +180,27 @@ def make_dataset(source, batch_size: int, image_size=32, channels: int | None = 
                  seed: int = 0, start_example: int = 0, repeat: bool = True,
                  shuffle: bool = True, drop_remainder: bool = True,
                  resize_method: str = "pad_or_resize", shuffle_buffer: int = 10_000,
-                 num_parallel_calls: int = AUTOTUNE) -> tf.data.Dataset:
+                 num_parallel_calls: int = AUTOTUNE,
+                 input_context: tf.distribute.InputContext | None = None) -> tf.data.Dataset:
     """Batches of (float32 images [B, H, W, C] in [-1, 1], int32 labels [B]).
+
+    Contract with `input_context` (for `strategy.distribute_datasets_from_function`:
+    `lambda ctx: make_dataset(source, global_batch, ..., input_context=ctx)`):
+      * `batch_size` stays the GLOBAL batch size and `start_example` the global element
+        index (resume: step * global batch size, a multiple of num_input_pipelines);
+      * the dataset yields per-replica batches of
+        `input_context.get_per_replica_batch_size(batch_size)` examples (DataError if the
+        global batch does not divide among the replicas);
+      * pipeline `input_pipeline_id` of `num_input_pipelines` keeps the positions of the
+        global stream congruent to its id modulo num_input_pipelines (module docstring), so
+        in each step the pipelines' batches are disjoint and together are the global batch of
+        the unsharded pipeline (up to order); over one epoch of a random-access source their
+        union is the whole data set. Random-access sources shard by index (files are read
+        by one pipeline only); TFDS streams by record file (element-wise when a split has
+        fewer files than pipelines); other streams element-wise. Resume stays exact for
+        random-access sources; streams keep their documented limit (not exact).
+    Without `input_context` (or with one pipeline and one replica) the result is exactly the
+    single-process pipeline.
 
     Args:
       source: a `Source`, or a name for `get_source` ("fashion_mnist", "tfds:cifar10", a path).
@@ -178,6 +215,7 @@ def make_dataset(source, batch_size: int, image_size=32, channels: int | None = 
       resize_method: "pad_or_resize", "pad", "resize" or "center_crop_resize" (module doc).
       shuffle_buffer: shuffle buffer size for streaming sources (unused otherwise).
       num_parallel_calls: parallelism of the decode/convert maps.
+      input_context: a tf.distribute.InputContext (see above), or None.
 
     Labels are all zeros when the source has none.
     """
@@ -196,6 +234,23 @@ def make_dataset(source, batch_size: int, image_size=32, channels: int | None = 
         raise DataError(f"cannot pad {source.name} images of {source.image_shape[:2]} to the "
                         f"smaller {size}: use resize_method 'pad_or_resize' or 'resize'")
     batch_size = int(batch_size)
+    num_pipelines, pipeline_id = 1, 0
+    if input_context is not None:
+        num_pipelines = int(input_context.num_input_pipelines)
+        pipeline_id = int(input_context.input_pipeline_id)
+        try:
+            batch_size = int(input_context.get_per_replica_batch_size(batch_size))
+        except ValueError as e:
+            raise DataError(
+                f"global batch size {batch_size} does not divide among "
+                f"{input_context.num_replicas_in_sync} replicas: use a multiple of it") from e
+        if start_example % num_pipelines:
+            raise DataError(f"start_example {start_example} is not a multiple of the "
+                            f"{num_pipelines} input pipelines: resume at step * global batch")
+
+    def indices():
+        stream = index_stream(source.num_examples, seed, start_example, repeat, shuffle)
+        return stream.shard(num_pipelines, pipeline_id) if num_pipelines > 1 else stream
 
     def convert(images):
         return to_model_images(images, size, channels, source.value_range, resize_method)
@@ -210,34 +265,39 @@ def make_dataset(source, batch_size: int, image_size=32, channels: int | None = 
                             else tf.zeros(tf.shape(idx), tf.int32))
             return convert(tf.gather(images, idx)), batch_labels
 
-        ds = index_stream(source.num_examples, seed, start_example, repeat, shuffle)
-        ds = ds.batch(batch_size, drop_remainder=drop_remainder).map(gather, **map_kw)
+        ds = indices().batch(batch_size, drop_remainder=drop_remainder).map(gather, **map_kw)
     elif source.kind == "files":
         h, w, c = source.image_shape
         files = tf.constant(list(source.files))
         labels = tf.constant(source.labels) if source.labeled else None
-        crop = resize_method == "center_crop_resize"  # Keep the aspect ratio of odd-sized files.
+        crop = resize_method in _CROPPING_METHODS  # Keep the aspect ratio of odd-sized files.
+        area = resize_method == "center_crop_area"
+        if area:  # Straight from the decoded file to the target size, in one area resize.
+            h, w = size
 
         def load(idx):
             data = tf.io.read_file(tf.gather(files, idx))
             image = tf.io.decode_image(data, channels=c, expand_animations=False)
             label = tf.gather(labels, idx) if labels is not None else tf.constant(0, tf.int32)
-            return _fixed_size(image, (h, w), c, crop), label
+            return _fixed_size(image, (h, w), c, crop, area), label
 
-        ds = index_stream(source.num_examples, seed, start_example, repeat, shuffle)
-        ds = ds.map(load, **map_kw).batch(batch_size, drop_remainder=drop_remainder)
+        ds = indices().map(load, **map_kw).batch(batch_size, drop_remainder=drop_remainder)
         ds = ds.map(lambda x, y: (convert(x), y), **map_kw)
     else:
         h, w, c = source.image_shape
         ds = source.dataset
+        if num_pipelines > 1:
+            ds = (source.read_shard(num_pipelines, pipeline_id) if source.read_shard
+                  else ds.shard(num_pipelines, pipeline_id))
         if shuffle:  # Before repeat: every epoch visits each example once.
             ds = ds.shuffle(min(shuffle_buffer, source.num_examples),
                             seed=_stream_seed(seed, start_example), reshuffle_each_iteration=True)
         if repeat:
             ds = ds.repeat()
         if h is None or w is None:
-            crop = resize_method == "center_crop_resize"
-            ds = ds.map(lambda x, y: (_fixed_size(x, size, c, crop), y), **map_kw)
+            crop = resize_method in _CROPPING_METHODS
+            area = resize_method == "center_crop_area"
+            ds = ds.map(lambda x, y: (_fixed_size(x, size, c, crop, area), y), **map_kw)
         ds = ds.batch(batch_size, drop_remainder=drop_remainder)
         ds = ds.map(lambda x, y: (convert(x), y), **map_kw)
     options = tf.data.Options()

@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import gin
 import numpy as np
@@ -55,6 +55,10 @@ class Source:
       dataset: "stream" storage: tf.data.Dataset of (uint8 [H, W, C], int32 []) pairs.
       value_range: (low, high) of the stored pixel values: (0, 255) for uint8 images.
       class_names: optional names of the classes, num_classes of them.
+      read_shard: streams only, optional: read_shard(num_pipelines, pipeline_id) returns the
+        (image, label) dataset input pipeline `pipeline_id` of `num_pipelines` reads, disjoint
+        from the others' (TFDS: its own subset of the record files). None: the pipeline
+        shards the stream element by element (every pipeline reads all files).
     """
 
     name: str
@@ -67,6 +71,7 @@ class Source:
     dataset: Any = None
     value_range: tuple[float, float] = (0, 255)
     class_names: tuple[str, ...] | None = None
+    read_shard: Callable[[int, int], Any] | None = None
 
     def __post_init__(self):
         storages = [s is not None for s in (self.images, self.files, self.dataset)]
@@ -113,6 +118,11 @@ class Source:
     @property
     def labeled(self) -> bool:
         return self.num_classes > 0
+
+    @property
+    def class_index(self) -> dict[str, int]:
+        """{class name: label}, e.g. {"n01440764": 0, ...} for a class-folder source."""
+        return {name: label for label, name in enumerate(self.class_names or ())}
 
 
 def describe(source: Source) -> str:
@@ -351,7 +361,8 @@ def _size_pair(image_size, what: str) -> tuple[int, int] | None:
 
 
 @gin.configurable
-def image_folder(path: str, image_size=None, verify: str = "quick") -> Source:
+def image_folder(path: str, image_size=None, verify: str = "quick",
+                 channels: int | None = None) -> Source:
     """PNG and JPEG files in a folder.
 
     Layout: either class sub-folders (``path/cat/*.png``, ``path/dog/*.jpg``; sorted names get
@@ -369,10 +380,21 @@ def image_folder(path: str, image_size=None, verify: str = "quick") -> Source:
       verify: "quick" (default) opens every file's header, checks PNG chunk checksums and
         the JPEG end marker; "full" decodes every file with Pillow (slow, catches everything);
         "none" only reads the first image. A file that fails to decode while training is
-        then found and named in the error (`find_undecodable`).
+        then found and named in the error (`find_undecodable`). For ImageNet-size folders
+        (1.28M files) use "none": "quick" opens every file once before training starts.
+      channels: 1 or 3 forces grayscale or RGB; None: RGB if any checked image is colour
+        (with verify="none" only the first image is checked, so pass 3 for RGB data sets
+        that contain some grayscale JPEGs, as ImageNet does).
+
+    The file list (paths only, ~90 MB for ImageNet) is kept in memory so that examples can be
+    read by index: exact, resumable shuffling and per-worker sharding by file. Images are
+    read and decoded lazily by the pipeline. Labels follow the sorted class folder names;
+    `Source.class_names` / `Source.class_index` give the mapping.
     """
     if verify not in ("quick", "full", "none"):
         raise DataError(f"image_folder verify must be 'quick', 'full' or 'none', not {verify!r}")
+    if channels not in (None, 1, 3):
+        raise DataError(f"image_folder channels must be None, 1 or 3, not {channels!r}")
     root = os.path.expanduser(os.fspath(path))
     if not os.path.isdir(root):
         raise DataError(f"image folder {root} does not exist or is not a folder: check the path")
@@ -409,7 +431,8 @@ def image_folder(path: str, image_size=None, verify: str = "quick") -> Source:
         checks = [_check_image(f, verify) for f in files]
     if size is None:
         size = checks[0][:2]
-    channels = 1 if all(gray for _, _, gray in checks) else 3
+    if channels is None:
+        channels = 1 if all(gray for _, _, gray in checks) else 3
     return Source(
         name=f"image_folder({root})",
         num_examples=len(files),
@@ -427,7 +450,8 @@ def image_folder(path: str, image_size=None, verify: str = "quick") -> Source:
 @gin.configurable
 def tfds_dataset(name: str, split: str = "train", data_dir: str | None = None,
                  download: bool = False, image_key: str = "image",
-                 label_key: str | None = "label", in_memory: bool = True) -> Source:
+                 label_key: str | None = "label", in_memory: bool = True,
+                 builder=None) -> Source:
     """A TensorFlow Datasets data set that is already prepared on disk.
 
     Nothing is downloaded unless `download=True`: an unprepared data set raises DataError
@@ -443,6 +467,7 @@ def tfds_dataset(name: str, split: str = "train", data_dir: str | None = None,
         default "label" is absent the data set is unlabeled; any other missing key is an error.
       in_memory: load the split into numpy arrays (exact, resumable shuffling; fine for
         CIFAR-size data). False streams it (shuffle buffer, resume not exact).
+      builder: an already opened TFDS builder for `name` (used by imagenet2012), or None.
     """
     import tensorflow_datasets as tfds  # Imported lazily: it is slow to import.
 
@@ -454,7 +479,7 @@ def tfds_dataset(name: str, split: str = "train", data_dir: str | None = None,
             "tfds_dataset.download=True"
         )
     try:
-        builder = tfds.builder(name, data_dir=data_dir)
+        builder = builder or tfds.builder(name, data_dir=data_dir)
     except tfds.core.registered.DatasetNotFoundError as e:
         raise DataError(
             f"unknown TFDS dataset {name!r}: see tfds.list_builders() or "
@@ -513,20 +538,35 @@ def tfds_dataset(name: str, split: str = "train", data_dir: str | None = None,
                       class_names=class_names)
     import tensorflow as tf
 
-    ds = builder.as_dataset(split=split, shuffle_files=False)
-    if label_key:
-        ds = ds.map(lambda ex: (ex[image_key], tf.cast(ex[label_key], tf.int32)))
-    else:
-        ds = ds.map(lambda ex: (ex[image_key], tf.constant(0, tf.int32)))
+    def pairs(ds):
+        if label_key:
+            return ds.map(lambda ex: (ex[image_key], tf.cast(ex[label_key], tf.int32)))
+        return ds.map(lambda ex: (ex[image_key], tf.constant(0, tf.int32)))
+
+    def read_shard(num_pipelines: int, pipeline_id: int):
+        """Pipeline `pipeline_id`'s own record files; element-wise when there are too few."""
+        context = tf.distribute.InputContext(num_pipelines, pipeline_id)
+        try:
+            ds = builder.as_dataset(split=split, shuffle_files=False,
+                                    read_config=tfds.ReadConfig(input_context=context))
+        except ValueError as e:  # TFDS: fewer record files than input pipelines.
+            if "shard" not in str(e).lower():
+                raise
+            ds = builder.as_dataset(split=split, shuffle_files=False)
+            ds = ds.shard(num_pipelines, pipeline_id)
+        return pairs(ds)
+
+    ds = pairs(builder.as_dataset(split=split, shuffle_files=False))
     return Source(name=source_name, num_examples=num_examples, num_classes=num_classes,
-                  image_shape=shape, dataset=ds, class_names=class_names)
+                  image_shape=shape, dataset=ds, class_names=class_names,
+                  read_shard=read_shard)
 
 
 # ----------------------------------------------------------------------------- by name
 
 
 def known_sources() -> str:
-    return ("'fashion_mnist', 'tfds:<name>' (a prepared TensorFlow Datasets name, e.g. "
+    return ("'fashion_mnist', 'imagenet2012' (TFDS, manual download), 'tfds:<name>' (a prepared TensorFlow Datasets name, e.g. "
             "'tfds:cifar10'), or the path of an image folder")
 
 
@@ -547,6 +587,9 @@ def get_source(name_or_source, **kwargs) -> Source:
     name = os.fspath(name_or_source)
     if name in ("fashion_mnist", "fashion-mnist"):
         return fashion_mnist(**kwargs)
+    if name in ("imagenet2012", "tfds:imagenet2012"):
+        from tfgan_icr.data.imagenet import imagenet2012  # It imports this module.
+        return imagenet2012(**kwargs)
     if name.startswith("tfds:") and len(name) > 5:
         return tfds_dataset(name[5:], **kwargs)
     if os.path.isdir(os.path.expanduser(name)):

@@ -212,7 +212,7 @@ class Evaluator:
         return None
 
     # -- the generated side --------------------------------------------------------------
-    def generated_features(self, generator, num_samples=None):
+    def generated_features(self, generator, num_samples=None, truncation=None):
         """pool3 statistics (and logits when available) of `num_samples` generated images.
 
         Class-conditional generators get balanced labels (sample i has class i mod K). With
@@ -225,7 +225,7 @@ class Evaluator:
         for start in range(0, num_samples, self.batch_size):
             n = min(self.batch_size, num_samples - start)
             z, labels = sampling.numbered_inputs(self.seed, sampling.SALTS["eval_samples"], start, n, generator.z_dim,
-                                                 generator.num_classes)
+                                                 generator.num_classes, truncation=truncation)
             images = generator(z, labels, training=False)
             if self.quantize:
                 images = quantize_images(images)
@@ -236,13 +236,14 @@ class Evaluator:
             progress.update(n)
         return stats, (np.concatenate(logits) if logits else None), progress.seconds
 
-    def __call__(self, generator, num_samples=None):
-        """Evaluate `generator`; returns a dict of results with labels and timings."""
+    def __call__(self, generator, num_samples=None, truncation=None):
+        """Evaluate `generator` (z truncated at `truncation` when set); returns a dict of
+        results with labels and timings."""
         num_samples = int(num_samples or self.num_samples)
         real = self.reference_stats(generator.image_size, generator.channels)
-        fake, logits, seconds = self.generated_features(generator, num_samples)
+        fake, logits, seconds = self.generated_features(generator, num_samples, truncation)
         count, split = _count_label(num_samples), self.reference_source.name
-        pipeline = self.pipeline_label
+        pipeline = self.pipeline_label + (f", z truncated at {truncation:g}" if truncation else "")
         results = {
             "fid": fake.fid(real),
             "fid_label": f"FID@{count} vs {split}, {pipeline}",
@@ -252,6 +253,7 @@ class Evaluator:
             "network": self.net.name,
             "resize": self.resize,
             "quantize": self.quantize,
+            "truncation": truncation,
             "seconds_per_1k_generated": 1000.0 * seconds / num_samples,
         }
         results.update(self.kid(fake, real, count, split))

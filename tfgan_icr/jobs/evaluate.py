@@ -13,15 +13,16 @@ from tfgan_icr.training.builder import restore_trained
 @gin.configurable(denylist=["model_dir", "num_samples", "stream", "output_dir"])
 def evaluate(model_dir, num_samples=None, use_ema=True, stream=None, output_dir=None):
     """FID and KID (IS when the network has logits) of the latest checkpoint's generator
-    (the EMA generator when there is one), against `Evaluator.reference_source`; the results
+    (the EMA generator when there is one; z truncation and standing statistics as gin
+    `inference.*` says), against `Evaluator.reference_source`; the results
     go to metrics.jsonl, TensorBoard (under `output_dir`, default model_dir) and the console."""
     from tfgan_icr.eval.evaluator import Evaluator, log_results
     stream = stream or sys.stdout
     evaluator = Evaluator(stream=stream)  # config errors before the (slow) restore
     gan, _ = restore_trained(model_dir)
-    net = gan.inference_generator(use_ema)
     step = int(gan.global_step.numpy())
-    results = evaluator(net, num_samples)
+    with gan.inference(use_ema) as (net, truncation):
+        results = evaluator(net, num_samples, truncation=truncation)
     results["generator"] = "ema" if net is gan.ema_generator else "g"
     out = output_dir or model_dir
     try:

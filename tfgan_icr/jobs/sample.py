@@ -17,7 +17,8 @@ from tfgan_icr.training.builder import restore_trained
 def sample(model_dir, num_samples=0, use_ema=True, per_class=10, unconditional_count=64, seed=1,
            stream=None, output_dir=None):
     """Write a sample grid (one row per class when conditional) and `num_samples` single PNGs
-    from the latest checkpoint of `model_dir`, into `output_dir` (default model_dir/samples).
+    from the latest checkpoint of `model_dir`, into `output_dir` (default model_dir/samples),
+    with the z truncation and standing statistics of gin `inference.*`.
     Nothing else in model_dir is written."""
     stream = stream or sys.stdout
     gan, _ = restore_trained(model_dir)
@@ -31,10 +32,15 @@ def sample(model_dir, num_samples=0, use_ema=True, per_class=10, unconditional_c
 
 
 def _write_samples(gan, out_dir, num_samples, use_ema, per_class, unconditional_count, seed, stream):
+    with gan.inference(use_ema) as (net, truncation):
+        return _write_images(gan, net, truncation, out_dir, num_samples, per_class, unconditional_count, seed,
+                             stream)
+
+
+def _write_images(gan, net, truncation, out_dir, num_samples, per_class, unconditional_count, seed, stream):
     step = int(gan.global_step.numpy())
-    net = gan.inference_generator(use_ema)
-    tag = "ema" if net is gan.ema_generator else "g"
-    z, labels, rows = cb.fixed_sample_inputs(gan.generator, seed, per_class, unconditional_count)
+    tag = ("ema" if net is gan.ema_generator else "g") + (f"_trunc{truncation:g}" if truncation else "")
+    z, labels, rows = cb.fixed_sample_inputs(gan.generator, seed, per_class, unconditional_count, truncation)
     grid_path = image_io.write_grid(os.path.join(out_dir, f"sample_step_{step:07d}_{tag}.png"),
                                     net(z, labels, training=False).numpy(), rows=rows)
     print(f"wrote {grid_path}", file=stream)
@@ -45,7 +51,7 @@ def _write_samples(gan, out_dir, num_samples, use_ema, per_class, unconditional_
         for start in range(0, num_samples, batch):
             n = min(batch, num_samples - start)
             z, labels = sampling.numbered_inputs(seed, sampling.SALTS["exported_samples"], start, n,
-                                                 gan.generator.z_dim, gan.num_classes)
+                                                 gan.generator.z_dim, gan.num_classes, truncation)
             images = image_io.to_uint8(net(z, labels, training=False).numpy())
             for i, image in enumerate(images):
                 label = int(labels[i]) if gan.num_classes else None

@@ -16,6 +16,7 @@ from tfgan_icr.errors import ConfigError, DataError, Interrupted, TrainingDiverg
 from tfgan_icr.files import write_text_atomically
 from tfgan_icr.training import callbacks as cb
 from tfgan_icr.training import run_dir
+from tfgan_icr.training.monitors import discriminator_monitor
 from tfgan_icr.training.builder import FULL_CONFIG, MODEL_SPEC, OPERATIVE_CONFIG, build_gan
 from tfgan_icr.training.checkpoint import (BEST_SUBDIR, CheckpointStore, apply_learning_rates,
                                            learning_rates)
@@ -50,7 +51,7 @@ def _write_run_files(model_dir, spec, start, stream):
 
 
 def _callbacks(model_dir, gan, store, steps, batch_size, seed, log_every, sample_every,
-               checkpoint_every, eval_every, writer, stream):
+               checkpoint_every, eval_every, writer, stream, source=None):
     guard = cb.NaNGuard()
     interrupt = cb.GracefulInterrupt(stream=stream)
     logger = cb.MetricsLogger(model_dir, steps, batch_size, gan.n_dis, every=log_every, writer=writer,
@@ -63,6 +64,9 @@ def _callbacks(model_dir, gan, store, steps, batch_size, seed, log_every, sample
         best = CheckpointStore(model_dir, gan, max_to_keep=1, subdir=BEST_SUBDIR)
         callbacks.append(cb.PeriodicEvaluation(Evaluator(stream=stream), eval_every, best, model_dir,
                                                writer=writer, stream=stream, guard=guard))
+    monitor = discriminator_monitor(model_dir, source, writer=writer, stream=stream, guard=guard)
+    if monitor is not None:
+        callbacks.append(monitor)
     callbacks.append(cb.Checkpointer(store, every=checkpoint_every, guard=guard))
     return callbacks, guard, interrupt, logger
 
@@ -123,9 +127,10 @@ def _train(model_dir, source, steps, batch_size, batch_size_schedule, seed, cond
                               "the batch size per resolution with progressive_growth.batch_sizes")
         phases = gan.growth.phases(steps, batch_size, gan.examples_per_iteration)
     for phase in phases:
-        if phase.batch_size % replicas:
-            raise ConfigError(f"batch size {phase.batch_size} (from step {phase.start_step}) is not "
-                              f"divisible by the {replicas} replicas")
+        if (phase.batch_size // replicas) % gan.accumulation_steps:
+            raise ConfigError(f"batch size {phase.batch_size} (from step {phase.start_step}) over {replicas} "
+                              f"replica(s) does not split into build_gan.accumulation_steps="
+                              f"{gan.accumulation_steps} micro-batches: make the per-replica batch a multiple")
     spec.update(z_dim=int(gan.generator.z_dim), n_dis=gan.n_dis, batch_size=batch_size,
                 batch_size_schedule=[list(map(int, p)) for p in batch_size_schedule],
                 has_ema=gan.ema_generator is not None)
@@ -150,7 +155,7 @@ def _train(model_dir, source, steps, batch_size, batch_size_schedule, seed, cond
     writer = tf.summary.create_file_writer(os.path.join(model_dir, "tensorboard"))
     callbacks, guard, interrupt, logger = _callbacks(
         model_dir, gan, store, steps, batch_size, seed, log_every, sample_every, checkpoint_every,
-        eval_every, writer, stream)
+        eval_every, writer, stream, source=source)
     print(f"training {steps - start} iterations (step {start} -> {steps}), batch {batch_size}, "
           f"n_dis {gan.n_dis}, {replicas} replica(s); writing to {model_dir}", file=stream, flush=True)
     started = time.perf_counter()

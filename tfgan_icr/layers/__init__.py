@@ -1,7 +1,10 @@
-"""Network building blocks: spectral normalisation, (conditional) batch norm, projection head,
-and the Progressive GAN layers (pixel norm, minibatch stddev, equalized learning rate)."""
+"""Network building blocks: spectral normalisation, (conditional, optionally cross-replica)
+batch norm, projection head, self-attention, and the Progressive GAN layers (pixel norm,
+minibatch stddev, equalized learning rate)."""
 
+from tfgan_icr.layers.attention import SelfAttention
 from tfgan_icr.layers.conditional_bn import BatchNorm, ConditionalBatchNorm
+from tfgan_icr.layers.heads import AuxiliaryClassifierHead, ContrastiveHead
 from tfgan_icr.layers.pggan import (
     EqualizedConv2D,
     EqualizedDense,
@@ -18,6 +21,8 @@ from tfgan_icr.layers.spectral_norm import (
 )
 
 __all__ = [
+    "AuxiliaryClassifierHead",
+    "ContrastiveHead",
     "BatchNorm",
     "ConditionalBatchNorm",
     "EqualizedConv2D",
@@ -25,6 +30,7 @@ __all__ = [
     "MinibatchStdDev",
     "PixelNormalization",
     "ProjectionHead",
+    "SelfAttention",
     "SNConv2D",
     "SNConv2DTranspose",
     "SNDense",

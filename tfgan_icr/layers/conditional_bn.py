@@ -4,7 +4,10 @@
 ``aggregation="mean"``: under ``tf.distribute.MirroredStrategy`` their updates are averaged
 over replicas, so every replica keeps the same moving statistics (Keras' own
 ``BatchNormalization`` uses ``aggregation="none"``, and its replicas drift apart).  Batch
-statistics themselves are per replica (not synchronised), as in the reference GAN code.
+statistics themselves are per replica by default, as in the reference GAN code;
+``synchronized=True`` computes them over the global batch instead (BigGAN's cross-replica
+"sync BN"): each replica all-reduces its count, sum and sum of squares, so the result equals
+plain batch norm on the whole global batch (and is plain batch norm with one replica).
 
 ``ConditionalBatchNorm`` computes::
 
@@ -23,7 +26,40 @@ from keras import ops
 
 from tfgan_icr.layers.spectral_norm import SNDense
 
-__all__ = ["BatchNorm", "ConditionalBatchNorm"]
+
+def _replica_context_to_sync():
+    """The tf.distribute replica context when there is more than one replica to sum over,
+    else None (no strategy, cross-replica context, one replica, or a non-TF backend)."""
+    if keras.backend.backend() != "tensorflow":
+        return None
+    import tensorflow as tf
+
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync <= 1:
+        return None
+    return context
+
+
+def batch_moments(x, axes, synchronized):
+    """Mean and biased variance of ``x`` over ``axes``; over the global batch of every
+    replica when ``synchronized`` (one SUM all-reduce of [count, sum, sum of squares], which
+    has a gradient, so the backward pass is synchronised too)."""
+    context = _replica_context_to_sync() if synchronized else None
+    if context is None:
+        return ops.moments(x, axes=axes)
+    import tensorflow as tf
+
+    channels = int(x.shape[-1])
+    count = ops.cast(tf.size(x) // channels, x.dtype)  # elements per channel
+    local = ops.concatenate([ops.reshape(count, (1,)), ops.sum(x, axis=axes),
+                             ops.sum(ops.square(x), axis=axes)], axis=0)
+    total = context.all_reduce(tf.distribute.ReduceOp.SUM, local)
+    mean = total[1:1 + channels] / total[0]
+    variance = ops.maximum(total[1 + channels:] / total[0] - ops.square(mean), 0.0)
+    return mean, variance
+
+
+__all__ = ["BatchNorm", "ConditionalBatchNorm", "batch_moments"]
 
 _REGISTER = keras.saving.register_keras_serializable(package="tfgan_icr")
 
@@ -36,15 +72,19 @@ class BatchNorm(keras.layers.Layer):
     ``moving = momentum * moving + (1 - momentum) * batch``.  ``training=False``: use the
     moving statistics.  ``center`` / ``scale`` add the usual learned offset ``beta`` and
     scale ``gamma``.  Statistics are computed in float32 (or the variable dtype if wider).
+    ``synchronized``: batch statistics over the global batch of all replicas of a
+    tf.distribute strategy (see the module docstring).
     Call: ``bn(x, training=None)``.
     """
 
-    def __init__(self, momentum=0.99, epsilon=1e-5, center=True, scale=True, **kwargs):
+    def __init__(self, momentum=0.99, epsilon=1e-5, center=True, scale=True,
+                 synchronized=False, **kwargs):
         super().__init__(**kwargs)
         self.momentum = float(momentum)
         self.epsilon = float(epsilon)
         self.center = bool(center)
         self.scale = bool(scale)
+        self.synchronized = bool(synchronized)
 
     def build(self, input_shape):
         channels = int(input_shape[-1])
@@ -67,7 +107,7 @@ class BatchNorm(keras.layers.Layer):
         x = ops.cast(inputs, stat_dtype)
         if training:
             axes = list(range(len(x.shape) - 1))
-            mean, variance = ops.moments(x, axes=axes)
+            mean, variance = batch_moments(x, axes, self.synchronized)
             m = self.momentum
             self.moving_mean.assign(m * self.moving_mean + (1.0 - m) * ops.stop_gradient(mean))
             self.moving_variance.assign(
@@ -89,7 +129,8 @@ class BatchNorm(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update({"momentum": self.momentum, "epsilon": self.epsilon,
-                       "center": self.center, "scale": self.scale})
+                       "center": self.center, "scale": self.scale,
+                       "synchronized": self.synchronized})
         return config
 
 
@@ -103,10 +144,12 @@ class ConditionalBatchNorm(keras.layers.Layer):
         ``beta`` (default zeros: the layer starts as plain BN).
       use_spectral_norm: spectrally normalise the two linear maps (as BigGAN does). Needs
         non-zero initializers (``W / sigma`` is undefined for ``W = 0``).
+      synchronized: batch statistics over all replicas (cross-replica BN, as BigGAN).
     """
 
     def __init__(self, momentum=0.99, epsilon=1e-5, gain_initializer="zeros",
-                 bias_initializer="zeros", use_spectral_norm=False, **kwargs):
+                 bias_initializer="zeros", use_spectral_norm=False, synchronized=False,
+                 **kwargs):
         super().__init__(**kwargs)
         self.momentum = float(momentum)
         self.epsilon = float(epsilon)
@@ -118,8 +161,9 @@ class ConditionalBatchNorm(keras.layers.Layer):
                 or isinstance(self.bias_initializer, keras.initializers.Zeros)):
             raise ValueError("ConditionalBatchNorm(use_spectral_norm=True) needs non-zero "
                              "gain/bias initializers: W / sigma is undefined for W = 0.")
+        self.synchronized = bool(synchronized)
         self.bn = BatchNorm(momentum=self.momentum, epsilon=self.epsilon, center=False,
-                            scale=False, name="bn")
+                            scale=False, synchronized=self.synchronized, name="bn")
 
     def build(self, x_shape, c_shape):
         channels = int(x_shape[-1])
@@ -168,5 +212,6 @@ class ConditionalBatchNorm(keras.layers.Layer):
             "gain_initializer": keras.initializers.serialize(self.gain_initializer),
             "bias_initializer": keras.initializers.serialize(self.bias_initializer),
             "use_spectral_norm": self.use_spectral_norm,
+            "synchronized": self.synchronized,
         })
         return config

@@ -10,6 +10,12 @@ Every architecture subclasses ``base.Generator`` / ``base.Discriminator``.
 
 from tfgan_icr.models.base import Discriminator, DiscriminatorOutput, Generator
 
+from tfgan_icr.models.biggan import (
+    BigGANDiscriminator,
+    BigGANGenerator,
+    biggan_discriminator,
+    biggan_generator,
+)
 from tfgan_icr.models.pggan import (
     PGGANDiscriminator,
     PGGANGenerator,
@@ -30,6 +36,8 @@ from tfgan_icr.models.sndcgan import (
 )
 
 __all__ = [
+    "BigGANDiscriminator",
+    "BigGANGenerator",
     "Discriminator",
     "DiscriminatorOutput",
     "Generator",
@@ -39,6 +47,8 @@ __all__ = [
     "ResNetGenerator",
     "SNDCGANDiscriminator",
     "SNDCGANGenerator",
+    "biggan_discriminator",
+    "biggan_generator",
     "pggan_discriminator",
     "pggan_generator",
     "resnet_discriminator",

@@ -10,7 +10,8 @@ before the weights are loaded) and the ``call`` frame:
   returns ``tanh`` of its result as float32.
 * ``Discriminator.call(images, labels=None, training=False)`` checks the labels, runs the
   subclass's ``features(x, training)`` (``[B, F]``) and ends in the head built by
-  ``make_head()``: a projection head when ``num_classes > 0``, else an SN linear layer.
+  ``make_head()``: by default a projection head when ``num_classes > 0``, else an SN linear
+  layer; ``head="contrastive"`` (ContraGAN) or ``"acgan"`` select the other heads (`HEADS`).
 
 Architectures subclass these and add only their own layers, as attributes, lists or dicts
 of layers: checkpoints and the EMA key each variable by its attribute path
@@ -26,11 +27,20 @@ from typing import Any, NamedTuple
 import keras
 from keras import ops
 
-from tfgan_icr.layers import BatchNorm, ConditionalBatchNorm, ProjectionHead, SNDense
+from tfgan_icr.errors import ConfigError
+from tfgan_icr.layers import (
+    AuxiliaryClassifierHead,
+    BatchNorm,
+    ConditionalBatchNorm,
+    ContrastiveHead,
+    ProjectionHead,
+    SNDense,
+)
 
 __all__ = [
     "BN_EPSILON",
     "BN_MOMENTUM",
+    "HEADS",
     "KERNEL_INIT",
     "REGISTER",
     "Discriminator",
@@ -176,16 +186,58 @@ class Generator(_ZooModel):
         self(ops.zeros((1, self.z_dim)), ops.zeros((1,), "int32"), training=False)
 
 
+#: The discriminator heads ``Discriminator(head=...)`` builds, and what each adds to the logits.
+HEADS = {
+    "projection": "projection discriminator when conditional, else an SN linear logit",
+    "contrastive": "ContraGAN: unconditional logit + embedding + class proxy (conditional only)",
+    "acgan": "ACGAN: logit + SN linear class classifier (conditional only)",
+}
+
+
+def check_head(head, num_classes):
+    """Raise ConfigError for an unknown head, or a class head on an unconditional model."""
+    if head not in HEADS:
+        raise ConfigError(f"unknown discriminator head {head!r}: use one of "
+                          f"{', '.join(map(repr, HEADS))}")
+    if head != "projection" and int(num_classes) <= 0:
+        raise ConfigError(f"discriminator head {head!r} needs class labels: train a "
+                          f"class-conditional model (train.conditional = True) on labelled data")
+    return head
+
+
 class Discriminator(_ZooModel):
     """``D(images, labels=None, training=False) -> DiscriminatorOutput`` (logits [B], no activation).
 
     Subclasses implement ``features(x, training)`` (``x``: the images cast to the compute
     dtype) returning ``[B, F]`` features, and assign ``self.head = self.make_head()`` as
-    the last layer of their ``__init__``.
+    the last layer of their ``__init__``. ``head`` picks the head (`HEADS`);
+    ``embedding_dim`` is the contrastive head's embedding size.
     """
 
+    def __init__(self, num_classes=0, image_size=32, channels=3, head="projection",
+                 embedding_dim=512, **kwargs):
+        super().__init__(num_classes=num_classes, image_size=image_size, channels=channels,
+                         **kwargs)
+        self.head_kind = check_head(head, num_classes)
+        self.embedding_dim = int(embedding_dim)
+        if self.embedding_dim < 1:
+            raise ConfigError(f"embedding_dim must be >= 1, got {embedding_dim}")
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(head=self.head_kind, embedding_dim=self.embedding_dim)
+        return config
+
     def make_head(self):
-        """Projection head (``num_classes > 0``) or an SN linear layer to one logit."""
+        """The head chosen by ``head``: the default is a projection head (``num_classes >
+        0``) or an SN linear layer to one logit."""
+        if self.head_kind == "contrastive":
+            return ContrastiveHead(self.num_classes, self.embedding_dim,
+                                   kernel_initializer=KERNEL_INIT,
+                                   embeddings_initializer=KERNEL_INIT, name="head")
+        if self.head_kind == "acgan":
+            return AuxiliaryClassifierHead(self.num_classes, kernel_initializer=KERNEL_INIT,
+                                           name="head")
         if self.num_classes > 0:
             return ProjectionHead(self.num_classes, kernel_initializer=KERNEL_INIT,
                                   embeddings_initializer=KERNEL_INIT, name="head")
@@ -207,8 +259,17 @@ class Discriminator(_ZooModel):
         return ops.cast(logits, "float32")
 
     def head_outputs(self, h, labels, training):
-        """The `DiscriminatorOutput` of the head on features ``h``; heads with more outputs
-        (an embedding, class logits) override this."""
+        """The `DiscriminatorOutput` of the head on features ``h`` (logits float32 [B], and
+        the embedding / proxy or class logits of the heads that have them)."""
+        if self.head_kind == "contrastive":
+            self.check_labels(labels)
+            logits, embedding, proxy = self.head(h, ops.cast(labels, "int32"), training=training)
+            return DiscriminatorOutput(logits=ops.cast(logits, "float32"), features=h,
+                                       embedding=embedding, proxy=proxy)
+        if self.head_kind == "acgan":
+            logits, class_logits = self.head(h, training=training)
+            return DiscriminatorOutput(logits=ops.cast(logits, "float32"), features=h,
+                                       class_logits=ops.cast(class_logits, "float32"))
         return DiscriminatorOutput(logits=self.head_logits(h, labels, training), features=h)
 
     def features(self, x, training):

@@ -221,7 +221,9 @@ def resnet_generator(z_dim=128, ch=256, num_classes=0, image_size=32, channels=3
 
 
 @gin.configurable
-def resnet_discriminator(ch=128, num_classes=0, image_size=32, channels=3):
-    """The SNGAN ResNet discriminator for 32x32 (unbuilt; call once on dummy inputs)."""
+def resnet_discriminator(ch=128, num_classes=0, image_size=32, channels=3, head="projection",
+                         embedding_dim=512):
+    """The SNGAN ResNet discriminator for 32x32 (unbuilt; call once on dummy inputs);
+    ``head``: "projection", "contrastive" (``embedding_dim``) or "acgan" (models.base.HEADS)."""
     return ResNetDiscriminator(ch=ch, num_classes=num_classes, image_size=image_size,
-                               channels=channels)
+                               channels=channels, head=head, embedding_dim=embedding_dim)

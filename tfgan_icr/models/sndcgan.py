@@ -174,9 +174,12 @@ def sndcgan_generator(z_dim=128, ch=64, num_classes=0, image_size=32, channels=3
 
 
 @gin.configurable
-def sndcgan_discriminator(ch=64, num_classes=0, image_size=32, channels=3, layout="sngan"):
+def sndcgan_discriminator(ch=64, num_classes=0, image_size=32, channels=3, layout="sngan",
+                          head="projection", embedding_dim=512):
     """The SNDCGAN discriminator (unbuilt; call it once on dummy inputs to create variables).
 
-    ``layout``: "sngan" (SNGAN Table 3 / StudioGAN) or "compare_gan" (the ICR paper's)."""
+    ``layout``: "sngan" (SNGAN Table 3 / StudioGAN) or "compare_gan" (the ICR paper's);
+    ``head``: "projection", "contrastive" (``embedding_dim``) or "acgan" (models.base.HEADS)."""
     return SNDCGANDiscriminator(ch=ch, num_classes=num_classes, image_size=image_size,
-                                channels=channels, layout=layout)
+                                channels=channels, layout=layout, head=head,
+                                embedding_dim=embedding_dim)

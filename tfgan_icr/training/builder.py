@@ -11,6 +11,7 @@ from tfgan_icr import losses
 from tfgan_icr.errors import CheckpointError
 from tfgan_icr.training.checkpoint import CheckpointStore
 from tfgan_icr.training.gan import GAN
+from tfgan_icr.training.precision import policy_scope
 
 MODEL_SPEC = "model_spec.json"
 OPERATIVE_CONFIG = "operative_config.gin"
@@ -24,7 +25,8 @@ def build_gan(num_classes, image_size, channels, seed=0,
               discriminator_loss=losses.hinge_discriminator_loss,
               generator_loss=losses.hinge_generator_loss,
               d_terms=(), g_terms=(), n_dis=1, ema_decay=None, ema_start_step=0, step_hooks=(),
-              growth_fn=None, jit_compile=False):
+              accumulation_steps=1, jit_compile=False, discriminator_options=None,
+              precision="float32", growth_fn=None):
     """Build and compile the GAN of a config. Call inside `strategy.scope()`.
 
     generator_fn / discriminator_fn: network factories (e.g. @sndcgan_generator) called with
@@ -36,18 +38,26 @@ def build_gan(num_classes, image_size, channels, seed=0,
     ema_decay: keep an exponential moving average of G's weights, with this decay (a number or
     a schedule) from ema_start_step on (None: no EMA generator).
     step_hooks: callables hook(gan) run in the graph at the start of every iteration.
+    accumulation_steps: micro-batches per update whose gradients are summed before one
+    optimizer step (a large batch on a small device; see GAN).
     growth_fn: for growing networks, a schedule factory called with image_size (e.g.
     @progressive_growth): it sets the training phases, stages and fade-in.
     jit_compile: XLA for the train step; measure first (slower on CPU, see the README).
+    discriminator_options: extra keyword arguments of discriminator_fn that do not depend on
+    the architecture, e.g. {"head": "contrastive", "embedding_dim": 512} (models.base.HEADS).
+    precision: "float32", "mixed_bfloat16" or "mixed_float16" (loss-scaled); variables,
+    losses, optimizer state and checkpoints stay float32 (see tfgan_icr.training.precision).
     """
     shape = dict(num_classes=num_classes, image_size=image_size, channels=channels)
-    generator = generator_fn(**shape)
-    discriminator = discriminator_fn(**shape)
-    ema_generator = generator_fn(**shape) if ema_decay else None
+    with policy_scope(precision):
+        generator = generator_fn(**shape)
+        discriminator = discriminator_fn(**shape, **dict(discriminator_options or {}))
+        ema_generator = generator_fn(**shape) if ema_decay else None
     growth = growth_fn(image_size=image_size) if growth_fn else None
     gan = GAN(generator, discriminator, n_dis=n_dis, ema_generator=ema_generator,
               ema_decay=ema_decay or 0.0, ema_start_step=ema_start_step, seed=seed,
-              step_hooks=step_hooks, growth=growth)
+              step_hooks=step_hooks, growth=growth, accumulation_steps=accumulation_steps,
+              precision=precision)
     gan.compile(g_optimizer=g_optimizer_fn(), d_optimizer=d_optimizer_fn(),
                 discriminator_loss=discriminator_loss, generator_loss=generator_loss,
                 d_terms=d_terms, g_terms=g_terms, jit_compile=jit_compile)

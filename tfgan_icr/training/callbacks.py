@@ -208,15 +208,17 @@ class SampleGrid(keras.callbacks.Callback):
         return paths
 
 
-def fixed_sample_inputs(generator, seed, per_class=10, unconditional_count=64):
-    """The z (and labels) of a run's sample grids: the same for every grid of a run."""
+def fixed_sample_inputs(generator, seed, per_class=10, unconditional_count=64, truncation=None):
+    """The z (and labels) of a run's sample grids: the same for every grid of a run (z
+    truncated at `truncation` when set)."""
     if generator.num_classes:
         labels = sampling.grid_labels(generator.num_classes, per_class)
         rows = generator.num_classes
     else:
         labels = tf.zeros([unconditional_count], tf.int32)
         rows = None
-    z = sampling.normal_latents(tf.constant([seed, 7919], tf.int64), tf.shape(labels)[0], generator.z_dim)
+    z = sampling.normal_latents(tf.constant([seed, sampling.SALTS["sample_grid"]], tf.int64), tf.shape(labels)[0],
+                                generator.z_dim, truncation=truncation)
     return z, labels, rows
 
 
@@ -281,8 +283,8 @@ class PeriodicEvaluation(keras.callbacks.Callback):
         if (self.guard is not None and self.guard.failure) or step % self.every:
             return
         from tfgan_icr.eval.evaluator import log_results
-        net = self.model.inference_generator()
-        results = self.evaluator(net)
+        with self.model.inference() as (net, truncation):
+            results = self.evaluator(net, truncation=truncation)
         log_results(self.model_dir, step, results, writer=self.writer, stream=self.stream)
         if self.best_fid is None or results["fid"] < self.best_fid:
             from tfgan_icr.training.checkpoint import NonFiniteWeights

@@ -33,7 +33,13 @@ def make_strategy(kind="default", tpu="", logical_cpus=0):
         return tf.distribute.MirroredStrategy(devices=devices)
     if kind == "multi_worker":
         return tf.distribute.MultiWorkerMirroredStrategy()
-    resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu)
+    try:
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu)
+    except Exception as error:  # ValueError, OpError, URLError (metadata lookup): no TPU reachable
+        raise ConfigError(
+            f"no TPU found (tpu={tpu!r}: {str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__}): "
+            f"on a Colab/Cloud TPU VM pass --tpu=local, else --tpu=NAME of a TPU node "
+            f"(gcloud compute tpus list), or use --strategy=default") from None
     tf.config.experimental_connect_to_cluster(resolver)
     tf.tpu.experimental.initialize_tpu_system(resolver)
     return tf.distribute.TPUStrategy(resolver)

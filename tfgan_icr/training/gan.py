@@ -11,6 +11,7 @@ the EMA decay, a fade-in) are schedules computed in the graph (`training.schedul
 `step_hooks` run at the start of every iteration for state a network reads (PGGAN's alpha).
 """
 
+import contextlib
 from typing import Callable, Sequence
 
 import keras
@@ -19,6 +20,7 @@ import tensorflow as tf
 from tfgan_icr import sampling
 from tfgan_icr.models.base import DiscriminatorOutput
 from tfgan_icr.training.context import StepContext
+from tfgan_icr.training.precision import DynamicLossScale, check_precision, policy_scope
 from tfgan_icr.training.schedules import value_at
 from tfgan_icr.training.terms import as_terms
 from tfgan_icr.training.variables import named_variables, pair_by_name
@@ -35,6 +37,11 @@ def _trainable_by_name(network):
     return [v for v in named_variables(network).values() if v.trainable]
 
 
+def _micro_slice(tensor, micro, size):
+    """Micro-batch ``micro`` (a tensor index) of ``size`` samples of ``tensor``."""
+    return tensor[micro * size:(micro + 1) * size]
+
+
 class GAN(keras.Model):
     """Generator + discriminator trained adversarially with `fit`.
 
@@ -44,6 +51,11 @@ class GAN(keras.Model):
 
     ema_decay: a number or a schedule of the step (None/0: no EMA update).
     step_hooks: callables ``hook(gan)`` run in the graph at the start of every iteration.
+    accumulation_steps: split each update's batch into this many micro-batches and sum their
+    gradients before one optimizer step (BigGAN-PyTorch's num_D/G_accumulations), so a small
+    device takes the step of a large batch. The gradient is the full batch's mean gradient,
+    except where a batch statistic couples the samples: G's batch norm, and batch-level terms
+    (the 2C loss, minibatch stddev) then see one micro-batch at a time.
     growth: for networks that grow (PGGAN), an object with ``phases(total_steps, batch_size,
     examples_per_iteration)`` (the training phases, each with its stage), ``enter(gan, stage)``
     (Python-level state of a stage, set before its step is traced), ``step_hook(gan)`` (run
@@ -52,10 +64,14 @@ class GAN(keras.Model):
     """
 
     def __init__(self, generator, discriminator, n_dis=1, ema_generator=None, ema_decay=0.999,
-                 ema_start_step=0, seed=0, step_hooks=(), growth=None, **kwargs):
+                 ema_start_step=0, seed=0, step_hooks=(), accumulation_steps=1,
+                 precision="float32", growth=None, **kwargs):
         super().__init__(**kwargs)
         if n_dis < 1:
             raise ValueError(f"n_dis must be >= 1, got {n_dis}")
+        if accumulation_steps < 1:
+            raise ValueError(f"accumulation_steps must be >= 1, got {accumulation_steps}")
+        self.accumulation_steps = int(accumulation_steps)
         self.generator = generator
         self.discriminator = discriminator
         self.ema_generator = ema_generator
@@ -66,6 +82,12 @@ class GAN(keras.Model):
         self.step_hooks = list(step_hooks)
         self.growth = growth
         self._ema_pairs = []
+        # The networks keep the dtype policy they were created with; this is the policy
+        # build_all builds them under (sub-layers made in build()), and float16 turns on loss
+        # scaling.
+        self.precision = check_precision(precision)
+        self.loss_scales = ({"d": DynamicLossScale("d"), "g": DynamicLossScale("g")}
+                            if precision == "mixed_float16" else {})
         self.global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step",
                                        aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
 
@@ -98,10 +120,12 @@ class GAN(keras.Model):
         """
         z = tf.zeros([batch_size, self.generator.z_dim])
         labels = tf.zeros([batch_size], tf.int32)
-        images = self.generator(z, labels, training=False)
-        self.discriminator(images, labels, training=False)
+        with policy_scope(self.precision):
+            images = self.generator(z, labels, training=False)
+            self.discriminator(images, labels, training=False)
+            if self.ema_generator is not None:
+                self.ema_generator(z, labels, training=False)
         if self.ema_generator is not None:
-            self.ema_generator(z, labels, training=False)
             self._ema_pairs = pair_by_name(self.ema_generator, self.generator)
             for target, source in self._ema_pairs:
                 target.assign(source)
@@ -120,17 +144,21 @@ class GAN(keras.Model):
             self.growth.enter(self, phase.stage)
 
     # -- randomness ----------------------------------------------------------------------
-    def _seed(self, salt):
-        """A stateless seed unique to (run seed, step, salt, replica)."""
+    def _seed(self, salt, micro=0):
+        """A stateless seed unique to (run seed, step, salt, replica, micro-batch); micro-batch
+        0 (the only one without accumulation) adds nothing."""
         ctx = tf.distribute.get_replica_context()
         replica = ctx.replica_id_in_sync_group if ctx is not None else 0
         seed = tf.stack([tf.constant(self.seed, tf.int64), self.global_step])
         seed = tf.random.experimental.stateless_fold_in(seed, salt)
-        return tf.random.experimental.stateless_fold_in(seed, tf.cast(replica, tf.int32))
+        seed = tf.random.experimental.stateless_fold_in(seed, tf.cast(replica, tf.int32))
+        if isinstance(micro, int) and micro == 0:
+            return seed
+        return tf.random.experimental.stateless_fold_in(seed, tf.cast(micro, tf.int32))
 
-    def sample_inputs(self, batch_size, salt):
-        z = sampling.normal_latents(self._seed(2 * salt), batch_size, self.generator.z_dim)
-        labels = sampling.uniform_labels(self._seed(2 * salt + 1), batch_size, self.num_classes)
+    def sample_inputs(self, batch_size, salt, micro=0):
+        z = sampling.normal_latents(self._seed(2 * salt, micro), batch_size, self.generator.z_dim)
+        labels = sampling.uniform_labels(self._seed(2 * salt + 1, micro), batch_size, self.num_classes)
         return z, labels
 
     # -- one iteration -------------------------------------------------------------------
@@ -148,49 +176,117 @@ class GAN(keras.Model):
         loss = adversarial + tf.add_n(list(values.values())) if values else adversarial
         return loss, values
 
-    @staticmethod
-    def _apply(optimizer, tape, replica_share, variables):
-        # apply_gradients SUMS gradients over replicas, so each replica differentiates its
-        # share (loss / replicas): the update then equals the single-device one.
-        grads = tape.gradient(replica_share, variables)
-        optimizer.apply_gradients(zip(grads, variables))
+    def _accumulated(self, micro_update, batch_size, variables):
+        """Gradients and logs of one update: ``micro_update(j, micro_batch_size)`` returns the
+        gradients and logs of micro-batch j; with accumulation the gradients are averaged over
+        the micro-batches (each is a micro-batch mean, so their mean is the batch mean) in a
+        graph loop, so the step's graph does not grow with accumulation_steps. Under a
+        distribution strategy the loop is unrolled instead: the replicas' synchronised state
+        updates (batch-norm statistics, sync BN) may not sit inside a graph loop."""
+        k = self.accumulation_steps
+        if k == 1:
+            return micro_update(0, batch_size)
+        micro_size = batch_size // k
+        grads, logs = micro_update(0, micro_size)
+        grads = [tf.zeros_like(v) if g is None else tf.convert_to_tensor(g) for g, v in zip(grads, variables)]
+        logs = {name: tf.cast(value, tf.float32) for name, value in logs.items()}
+
+        def body(j, grad_sums, log_sums):
+            more, more_logs = micro_update(j, micro_size)
+            grad_sums = [a if g is None else a + g for a, g in zip(grad_sums, more)]
+            log_sums = {name: log_sums[name] + tf.cast(more_logs[name], tf.float32) for name in log_sums}
+            return j + 1, grad_sums, log_sums
+
+        if tf.distribute.has_strategy():
+            for j in range(1, k):
+                _, grads, logs = body(j, grads, logs)
+        else:
+            _, grads, logs = tf.while_loop(lambda j, *_: j < k, body, (tf.constant(1), grads, logs))
+        return [g / k for g in grads], {name: value / k for name, value in logs.items()}
+
+    def _scaled(self, loss, side):
+        """The loss to differentiate: float16 scales it (see `training.precision`)."""
+        return self.loss_scales[side].scale(loss) if self.loss_scales else loss
+
+    def _apply(self, optimizer, side, grads, variables, logs):
+        """The one place an update's gradients reach its optimizer. With float16 loss scaling
+        the gradients are unscaled there and an update that overflowed is skipped."""
+        if not self.loss_scales:
+            optimizer.apply_gradients(zip(grads, variables))
+            return logs
+        loss_scale = self.loss_scales[side]
+        scale = tf.identity(loss_scale.value)
+        finite = loss_scale.apply(optimizer, grads, variables)
+        return dict(logs, **{f"{side}_loss_scale": scale,
+                             f"{side}_update_skipped": 1.0 - tf.cast(finite, tf.float32)})
+
+    def _check_divisible(self, batch_size):
+        if self.accumulation_steps > 1:
+            tf.debugging.assert_equal(
+                batch_size % self.accumulation_steps, 0,
+                message=f"the per-replica batch of each update must be a multiple of "
+                        f"accumulation_steps={self.accumulation_steps}")
 
     def _d_update(self, real_images, real_labels, index):
+        variables = self.discriminator.trainable_variables
         batch_size = tf.shape(real_images)[0]
-        z, fake_labels = self.sample_inputs(batch_size, salt=sampling.SALTS["d_update_inputs"] + index)
+        self._check_divisible(batch_size)
+
+        def micro_update(micro, size):
+            real = real_images if self.accumulation_steps == 1 else _micro_slice(real_images, micro, size)
+            labels = real_labels if self.accumulation_steps == 1 else _micro_slice(real_labels, micro, size)
+            return self._d_micro_update(real, labels, index, micro, variables)
+
+        grads, logs = self._accumulated(micro_update, batch_size, variables)
+        return self._apply(self.d_optimizer, "d", grads, variables, logs)
+
+    def _d_micro_update(self, real_images, real_labels, index, micro, variables):
+        # apply_gradients SUMS gradients over replicas, so each replica differentiates its
+        # share (loss / replicas): the update then equals the single-device one.
+        batch_size = tf.shape(real_images)[0]
+        z, fake_labels = self.sample_inputs(batch_size, salt=sampling.SALTS["d_update_inputs"] + index,
+                                            micro=micro)
         fake_images = self.generator(z, fake_labels, training=True)
         with tf.GradientTape() as tape:
             real_output = self.discriminate(real_images, real_labels)
             fake_output = self.discriminate(fake_images, fake_labels)
             ctx = StepContext(self, "d", real_images, real_labels, fake_images, fake_labels, z,
                               real_output, fake_output,
-                              update_seed=self._seed(sampling.SALTS["d_terms"] + index),
+                              update_seed=self._seed(sampling.SALTS["d_terms"] + index, micro),
                               update_count=self.global_step * self.n_dis + index)
             adversarial = self.discriminator_loss(real_output.logits, fake_output.logits)
             loss, terms = self._with_terms(adversarial, self.d_terms, ctx)
-            replica_share = loss / self._num_replicas()
-        self._apply(self.d_optimizer, tape, replica_share, self.discriminator.trainable_variables)
+            replica_share = self._scaled(loss / self._num_replicas(), "d")
         logs = {"d_loss": loss, "d_adversarial": adversarial,
                 "d_real_logits": tf.reduce_mean(real_output.logits),
                 "d_fake_logits": tf.reduce_mean(fake_output.logits)}
         logs.update(terms)
-        return logs
+        return tape.gradient(replica_share, variables), logs
 
     def _g_update(self, batch_size):
-        z, fake_labels = self.sample_inputs(batch_size, salt=self.n_dis)  # SALTS["g_update_inputs"]
+        variables = self.generator.trainable_variables
+        self._check_divisible(batch_size)
+
+        def micro_update(micro, size):
+            return self._g_micro_update(size, micro, variables)
+
+        grads, logs = self._accumulated(micro_update, batch_size, variables)
+        return self._apply(self.g_optimizer, "g", grads, variables, logs)
+
+    def _g_micro_update(self, batch_size, micro, variables):
+        z, fake_labels = self.sample_inputs(batch_size, salt=self.n_dis, micro=micro)  # SALTS["g_update_inputs"]
         with tf.GradientTape() as tape:
             fake_images = self.generator(z, fake_labels, training=True)
             fake_output = self.discriminate(fake_images, fake_labels)
             ctx = StepContext(self, "g", None, None, fake_images, fake_labels, z, None, fake_output,
-                              update_seed=self._seed(sampling.SALTS["g_terms"]),
+                              update_seed=self._seed(sampling.SALTS["g_terms"], micro),
                               update_count=self.global_step)
             adversarial = self.generator_loss(fake_output.logits)
             loss, terms = self._with_terms(adversarial, self.g_terms, ctx)
-            replica_share = loss / self._num_replicas()
-        self._apply(self.g_optimizer, tape, replica_share, self.generator.trainable_variables)
+            replica_share = self._scaled(loss / self._num_replicas(), "g")
         logs = {"g_loss": loss, "g_adversarial": adversarial}
         logs.update(terms)
-        return logs
+        return tape.gradient(replica_share, variables), logs
 
     def _update_ema(self):
         if self.ema_generator is None:
@@ -227,6 +323,21 @@ class GAN(keras.Model):
     def inference_generator(self, use_ema=True):
         """The network to sample from: the EMA generator when there is one (and use_ema), else G."""
         return self.ema_generator if (use_ema and self.ema_generator is not None) else self.generator
+
+    @contextlib.contextmanager
+    def inference(self, use_ema=True, options=None):
+        """``with gan.inference() as (net, truncation):`` the network to sample from and the
+        truncation of its z, as `sampling.inference_options` (gin `inference.*`) says; with
+        standing statistics, net's batch norms use them inside the block only."""
+        options = options or sampling.inference_options()
+        net = self.inference_generator(use_ema)
+        if not options["standing_statistics"]:
+            yield net, options["truncation"]
+            return
+        from tfgan_icr.training.standing_stats import standing_statistics
+        with standing_statistics(net, options["standing_batches"], options["standing_batch_size"],
+                                 options["seed"], options["truncation"]) as standing:
+            yield standing, options["truncation"]
 
     def generate(self, z, labels=None, use_ema=True):
         return self.inference_generator(use_ema)(z, labels, training=False)
