@@ -41,6 +41,7 @@ def register_configurables():
     import tfgan_icr.methods.contrastive  # noqa: F401
     import tfgan_icr.methods.orthogonal  # noqa: F401
     import tfgan_icr.methods.penalties  # noqa: F401
+    import tfgan_icr.methods.progressive  # noqa: F401
     import tfgan_icr.models  # noqa: F401
     import tfgan_icr.regularizers  # noqa: F401
     import tfgan_icr.sampling  # noqa: F401

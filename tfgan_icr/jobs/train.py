@@ -115,16 +115,17 @@ def _train(model_dir, source, steps, batch_size, batch_size_schedule, seed, cond
         phases = make_phases(batch_size, batch_size_schedule, steps)
     except (ValueError, TypeError) as error:
         raise ConfigError(f"train.batch_size_schedule: {error}") from None
-    for phase in phases:
-        if phase.batch_size % replicas:
-            raise ConfigError(f"batch size {phase.batch_size} (from step {phase.start_step}) is not "
-                              f"divisible by the {replicas} replicas")
 
     spec = _data_spec(source, batch_size, seed, conditional)
     keras.utils.set_random_seed(seed)  # initial weights are a function of the seed
     with strategy.scope():
         gan = build_gan(seed=seed, **{k: spec[k] for k in ("num_classes", "image_size", "channels")})
         gan.build_all()
+    if gan.growth is not None:  # a growing model's phases come from its schedule
+        if batch_size_schedule:
+            raise ConfigError("train.batch_size_schedule cannot be combined with a growth schedule: set "
+                              "the batch size per resolution with progressive_growth.batch_sizes")
+        phases = gan.growth.phases(steps, batch_size, gan.examples_per_iteration)
     for phase in phases:
         if (phase.batch_size // replicas) % gan.accumulation_steps:
             raise ConfigError(f"batch size {phase.batch_size} (from step {phase.start_step}) over {replicas} "
@@ -168,7 +169,10 @@ def _train(model_dir, source, steps, batch_size, batch_size_schedule, seed, cond
                 # A fresh trace per phase: Keras' cached step would relax the batch dimension
                 # to None on the new shape, and that graph rounds differently from the one a
                 # run resumed in this phase traces (so resume would not be bit for bit).
-                gan.train_function = None
+                # A growing model also sets its stage (resolution) here, before the trace.
+                gan.enter_phase(phase)
+                if phase.stage is not None:
+                    print(f"step {first}: {phase.stage}, batch {phase.batch_size}", file=stream, flush=True)
                 per_iteration = gan.examples_per_iteration(phase.batch_size)
                 dataset = make_dataset(source, batch_size=per_iteration, seed=seed,
                                        start_example=examples_before(phases, first,

@@ -16,6 +16,12 @@ from tfgan_icr.models.biggan import (
     biggan_discriminator,
     biggan_generator,
 )
+from tfgan_icr.models.pggan import (
+    PGGANDiscriminator,
+    PGGANGenerator,
+    pggan_discriminator,
+    pggan_generator,
+)
 from tfgan_icr.models.resnet import (
     ResNetDiscriminator,
     ResNetGenerator,
@@ -35,12 +41,16 @@ __all__ = [
     "Discriminator",
     "DiscriminatorOutput",
     "Generator",
+    "PGGANDiscriminator",
+    "PGGANGenerator",
     "ResNetDiscriminator",
     "ResNetGenerator",
     "SNDCGANDiscriminator",
     "SNDCGANGenerator",
     "biggan_discriminator",
     "biggan_generator",
+    "pggan_discriminator",
+    "pggan_generator",
     "resnet_discriminator",
     "resnet_generator",
     "sndcgan_discriminator",

@@ -26,7 +26,7 @@ def build_gan(num_classes, image_size, channels, seed=0,
               generator_loss=losses.hinge_generator_loss,
               d_terms=(), g_terms=(), n_dis=1, ema_decay=None, ema_start_step=0, step_hooks=(),
               accumulation_steps=1, jit_compile=False, discriminator_options=None,
-              precision="float32"):
+              precision="float32", growth_fn=None):
     """Build and compile the GAN of a config. Call inside `strategy.scope()`.
 
     generator_fn / discriminator_fn: network factories (e.g. @sndcgan_generator) called with
@@ -40,6 +40,8 @@ def build_gan(num_classes, image_size, channels, seed=0,
     step_hooks: callables hook(gan) run in the graph at the start of every iteration.
     accumulation_steps: micro-batches per update whose gradients are summed before one
     optimizer step (a large batch on a small device; see GAN).
+    growth_fn: for growing networks, a schedule factory called with image_size (e.g.
+    @progressive_growth): it sets the training phases, stages and fade-in.
     jit_compile: XLA for the train step; measure first (slower on CPU, see the README).
     discriminator_options: extra keyword arguments of discriminator_fn that do not depend on
     the architecture, e.g. {"head": "contrastive", "embedding_dim": 512} (models.base.HEADS).
@@ -51,13 +53,16 @@ def build_gan(num_classes, image_size, channels, seed=0,
         generator = generator_fn(**shape)
         discriminator = discriminator_fn(**shape, **dict(discriminator_options or {}))
         ema_generator = generator_fn(**shape) if ema_decay else None
+    growth = growth_fn(image_size=image_size) if growth_fn else None
     gan = GAN(generator, discriminator, n_dis=n_dis, ema_generator=ema_generator,
               ema_decay=ema_decay or 0.0, ema_start_step=ema_start_step, seed=seed,
-              step_hooks=step_hooks, accumulation_steps=accumulation_steps,
+              step_hooks=step_hooks, growth=growth, accumulation_steps=accumulation_steps,
               precision=precision)
     gan.compile(g_optimizer=g_optimizer_fn(), d_optimizer=d_optimizer_fn(),
                 discriminator_loss=discriminator_loss, generator_loss=generator_loss,
                 d_terms=d_terms, g_terms=g_terms, jit_compile=jit_compile)
+    if growth is not None:
+        growth.attach(gan)
     return gan
 
 
@@ -88,4 +93,6 @@ def restore_trained(model_dir):
     if store.restore() is None:
         raise CheckpointError(f"no checkpoint in {store.directory}: train first, or point --model_dir "
                               f"at a run that has one")
+    if gan.growth is not None:  # sample and evaluate at the resolution trained last
+        gan.growth.enter_trained_step(gan, spec["batch_size"])
     return gan, store

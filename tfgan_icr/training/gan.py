@@ -56,11 +56,16 @@ class GAN(keras.Model):
     device takes the step of a large batch. The gradient is the full batch's mean gradient,
     except where a batch statistic couples the samples: G's batch norm, and batch-level terms
     (the 2C loss, minibatch stddev) then see one micro-batch at a time.
+    growth: for networks that grow (PGGAN), an object with ``phases(total_steps, batch_size,
+    examples_per_iteration)`` (the training phases, each with its stage), ``enter(gan, stage)``
+    (Python-level state of a stage, set before its step is traced), ``step_hook(gan)`` (run
+    first in every iteration) and ``real_images(gan, images)`` (the real batch D sees), e.g.
+    `tfgan_icr.methods.progressive.ProgressiveGrowth`.
     """
 
     def __init__(self, generator, discriminator, n_dis=1, ema_generator=None, ema_decay=0.999,
                  ema_start_step=0, seed=0, step_hooks=(), accumulation_steps=1,
-                 precision="float32", **kwargs):
+                 precision="float32", growth=None, **kwargs):
         super().__init__(**kwargs)
         if n_dis < 1:
             raise ValueError(f"n_dis must be >= 1, got {n_dis}")
@@ -75,6 +80,7 @@ class GAN(keras.Model):
         self.n_dis = int(n_dis)
         self.seed = int(seed)
         self.step_hooks = list(step_hooks)
+        self.growth = growth
         self._ema_pairs = []
         # The networks keep the dtype policy they were created with; this is the policy
         # build_all builds them under (sub-layers made in build()), and float16 turns on loss
@@ -129,6 +135,13 @@ class GAN(keras.Model):
 
     def call(self, z, labels=None, training=False):
         return self.generator(z, labels, training=training)
+
+    def enter_phase(self, phase):
+        """Before training a phase (`training.phases.Phase`): drop the traced step, so the
+        phase traces its own (at its batch size and, for a growing model, its stage)."""
+        self.train_function = None
+        if self.growth is not None and phase.stage is not None:
+            self.growth.enter(self, phase.stage)
 
     # -- randomness ----------------------------------------------------------------------
     def _seed(self, salt, micro=0):
@@ -287,9 +300,13 @@ class GAN(keras.Model):
                 target.assign(source)
 
     def train_step(self, data):
+        if self.growth is not None:
+            self.growth.step_hook(self)
         for hook in self.step_hooks:
             hook(self)
         images, labels = data
+        if self.growth is not None:
+            images = self.growth.real_images(self, images)
         labels = tf.cast(labels, tf.int32)
         per_update = tf.shape(images)[0] // self.n_dis
         logs = {}

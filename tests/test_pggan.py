@@ -1,0 +1,134 @@
+"""Progressive GAN: its layers against hand computations, the fade-in, the schedule, and a
+resume in the middle of a fade-in."""
+
+import math
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfgan_icr import config
+from tfgan_icr.jobs.train import train as train_job
+from tfgan_icr.layers import EqualizedConv2D, EqualizedDense, MinibatchStdDev, PixelNormalization
+from tfgan_icr.methods.progressive import ProgressiveGrowth
+from tfgan_icr.models.pggan import downsample, pggan_discriminator, pggan_generator, upsample
+
+
+def test_pixel_norm_matches_a_hand_computation():
+    x = np.array([[[[3.0, 4.0], [0.0, 2.0]]]], np.float32)  # [1, 1, 2, 2]
+    y = PixelNormalization(epsilon=1e-8)(x).numpy()
+    np.testing.assert_allclose(y[0, 0, 0], np.array([3.0, 4.0]) / math.sqrt(12.5), rtol=1e-6)
+    np.testing.assert_allclose(y[0, 0, 1], np.array([0.0, 2.0]) / math.sqrt(2.0), rtol=1e-6)
+
+
+def test_minibatch_stddev_groups_sample_n_with_n_mod_batch_over_group_size():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(8, 2, 2, 3)).astype(np.float32)
+    y = MinibatchStdDev(group_size=4)(x).numpy()
+    assert y.shape == (8, 2, 2, 4)
+    np.testing.assert_array_equal(y[..., :3], x)
+    m = 8 // 4
+    for n in range(8):
+        members = x[[k for k in range(8) if k % m == n % m]]          # 4 samples
+        expected = np.sqrt(members.var(axis=0) + 1e-8).mean()
+        np.testing.assert_allclose(y[n, ..., 3], expected, rtol=1e-5)
+    assert not np.isclose(y[0, 0, 0, 3], y[1, 0, 0, 3])               # 0 and 1: different groups
+
+
+def test_equalized_layers_apply_the_he_constant_to_unit_normal_weights():
+    dense = EqualizedDense(5)
+    x = tf.random.normal([3, 7])
+    with tf.GradientTape() as tape:
+        y = dense(x)
+        loss = tf.reduce_sum(y)
+    scale = math.sqrt(2.0) / math.sqrt(7)
+    np.testing.assert_allclose(y.numpy(), x.numpy() @ (dense.kernel.numpy() * scale), rtol=1e-5, atol=1e-6)
+    grad = tape.gradient(loss, dense.kernel).numpy()
+    # d/dW of sum(x W c) = c * x^T 1: the run-time constant scales the gradient too.
+    np.testing.assert_allclose(grad, scale * x.numpy().sum(0)[:, None] * np.ones((1, 5)), rtol=1e-5)
+    assert 0.7 < dense.kernel.numpy().std() < 1.3                      # stored weights ~ N(0, 1)
+    conv = EqualizedConv2D(4, 3, gain=1.0)
+    images = tf.random.normal([2, 5, 5, 6])
+    out = conv(images)
+    expected = tf.nn.conv2d(images, conv.kernel / math.sqrt(3 * 3 * 6), 1, "SAME")  # gain 1
+    np.testing.assert_allclose(out.numpy(), expected.numpy(), rtol=1e-5, atol=1e-5)
+    restored = EqualizedConv2D.from_config(conv.get_config())
+    assert restored.get_config() == conv.get_config()
+
+
+def _nets():
+    kwargs = dict(image_size=8, channels=1, fmap_base=32, fmap_max=8)
+    return pggan_generator(z_dim=6, **kwargs), pggan_discriminator(**kwargs)
+
+
+def test_fade_in_at_alpha_0_is_the_previous_network_and_at_1_the_next():
+    g, d = _nets()
+    z = tf.random.normal([4, 6])
+    g.level_of_detail.set(4, 1.0)
+    low = g(z).numpy()
+    g.level_of_detail.set(8, 0.0)
+    np.testing.assert_allclose(g(z).numpy(), upsample(low).numpy(), rtol=1e-5, atol=1e-6)
+    g.level_of_detail.set(8, 1.0)
+    high = g(z).numpy()
+    g.level_of_detail.set(8, 0.25)
+    np.testing.assert_allclose(g(z).numpy(), 0.25 * high + 0.75 * upsample(low).numpy(), rtol=1e-4, atol=1e-5)
+
+    x = tf.random.normal([4, 8, 8, 1])
+    d.level_of_detail.set(4, 1.0)
+    low_logits = d(downsample(x)).logits.numpy()
+    d.level_of_detail.set(8, 0.0)
+    np.testing.assert_allclose(d(x).logits.numpy(), low_logits, rtol=1e-5, atol=1e-5)
+    d.level_of_detail.set(8, 1.0)
+    assert not np.allclose(d(x).logits.numpy(), low_logits)
+
+
+def test_schedule_stage_and_alpha_at_given_image_counts():
+    growth = ProgressiveGrowth(32, stable_images=600, transition_images=400,
+                               batch_sizes={4: 20, 8: 20, 16: 10, 32: 10})
+    phases = growth.phases(10_000, 64, lambda b: b)
+    # 4x4: 600/20 = 30 steps; 8x8: 20 fade + 30 stable; 16 and 32: 40 fade + 60 stable.
+    assert [(p.start_step, p.batch_size, p.stage.resolution, p.stage.transition_steps) for p in phases] == [
+        (0, 20, 4, 0), (30, 20, 8, 20), (80, 10, 16, 40), (180, 10, 32, 40)]
+    assert phases[-1].end_step == 10_000
+    stage = growth.stage_at(90, 64, lambda b: b)       # 800 + 100 images: a quarter into the fade-in
+    assert stage.resolution == 16 and float(stage.alpha(90)) == pytest.approx(0.25)
+    assert float(stage.alpha(80)) == 0.0 and float(stage.alpha(120)) == 1.0 and float(stage.alpha(150)) == 1.0
+    # n_dis 2 shows twice the images per step: half the steps.
+    assert growth.phases(10_000, 64, lambda b: 2 * b)[1].start_step == 15
+
+
+def _train(model_dir, steps):
+    config.parse(["pggan_fashion_mnist"], [
+        "fashion_mnist.limit = 128", "make_dataset.image_size = 8", "pggan_generator.z_dim = 8",
+        "pggan_generator.fmap_base = 32", "pggan_generator.fmap_max = 8",
+        "pggan_discriminator.fmap_base = 32", "pggan_discriminator.fmap_max = 8",
+        "progressive_growth.stable_images = 16", "progressive_growth.transition_images = 32",
+        "progressive_growth.batch_sizes = {4: 8, 8: 4}", "train.batch_size = 8",
+        f"train.steps = {steps}", "train.log_every = 100", "train.sample_every = 100",
+        "train.checkpoint_every = 100", "train.deterministic = True"])
+    return train_job(str(model_dir))
+
+
+def _values(model_dir):
+    ckpt = tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints"))
+    reader = tf.train.load_checkpoint(ckpt)
+    return {name: reader.get_tensor(name) for name, _ in tf.train.list_variables(ckpt)
+            if name not in ("_CHECKPOINTABLE_OBJECT_GRAPH", "save_counter/.ATTRIBUTES/VARIABLE_VALUE")}
+
+
+def test_resume_in_the_middle_of_a_fade_in_matches_an_uninterrupted_run(tmp_path):
+    # 4x4: 2 steps; 8x8: 8 steps of fade-in (batch 4), then stable.
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    _train(straight, 8)
+    _train(resumed, 5)                  # stops at alpha 3/8 of the 8x8 fade-in
+    from tfgan_icr.training import builder
+    gan, _ = builder.restore_trained(str(resumed))
+    assert gan.generator.output_resolution == 8
+    assert float(gan.generator.level_of_detail.alpha.numpy()) == pytest.approx(2 / 8)   # step 4's
+    assert gan.generate(tf.zeros([2, 8])).shape == (2, 8, 8, 1)
+    _train(resumed, 8)
+    a, b = _values(straight), _values(resumed)
+    assert a.keys() == b.keys()
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
