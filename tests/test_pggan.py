@@ -2,12 +2,12 @@
 resume in the middle of a fade-in."""
 
 import math
-import os
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from test_training import checkpoint_values
 from tfgan_icr import config
 from tfgan_icr.jobs.train import train as train_job
 from tfgan_icr.layers import EqualizedConv2D, EqualizedDense, MinibatchStdDev, PixelNormalization
@@ -110,13 +110,6 @@ def _train(model_dir, steps):
     return train_job(str(model_dir))
 
 
-def _values(model_dir):
-    ckpt = tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints"))
-    reader = tf.train.load_checkpoint(ckpt)
-    return {name: reader.get_tensor(name) for name, _ in tf.train.list_variables(ckpt)
-            if name not in ("_CHECKPOINTABLE_OBJECT_GRAPH", "save_counter/.ATTRIBUTES/VARIABLE_VALUE")}
-
-
 def test_resume_in_the_middle_of_a_fade_in_matches_an_uninterrupted_run(tmp_path):
     # 4x4: 2 steps; 8x8: 8 steps of fade-in (batch 4), then stable.
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
@@ -128,7 +121,7 @@ def test_resume_in_the_middle_of_a_fade_in_matches_an_uninterrupted_run(tmp_path
     assert float(gan.generator.level_of_detail.alpha.numpy()) == pytest.approx(2 / 8)   # step 4's
     assert gan.generate(tf.zeros([2, 8])).shape == (2, 8, 8, 1)
     _train(resumed, 8)
-    a, b = _values(straight), _values(resumed)
+    a, b = checkpoint_values(straight), checkpoint_values(resumed)
     assert a.keys() == b.keys()
     for key in a:
         np.testing.assert_array_equal(a[key], b[key], err_msg=key)
