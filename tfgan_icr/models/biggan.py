@@ -48,6 +48,7 @@ from tfgan_icr.models.base import (
     Discriminator,
     Generator,
 )
+from tfgan_icr.models.resnet import avgpool2x, upsample2x
 
 __all__ = [
     "BigGANDBlock",
@@ -99,14 +100,6 @@ def _resolutions(value):
     if isinstance(value, (int, float)):
         value = (value,)
     return tuple(sorted({int(r) for r in value if int(r) > 0}))
-
-
-def _upsample2x(x):
-    return ops.repeat(ops.repeat(x, 2, axis=1), 2, axis=2)
-
-
-def _avgpool2x(x):
-    return ops.average_pool(x, pool_size=2, strides=2, padding="valid")
 
 
 def _sn_conv(filters, kernel_size, initializer, name):
@@ -167,10 +160,10 @@ class BigGANGBlock(keras.layers.Layer):
     def call(self, x, c=None, training=None):
         training = bool(training)
         h = ops.relu(self._norm(self.norm1, x, c, training))
-        h = self.conv1(_upsample2x(h), training=training)
+        h = self.conv1(upsample2x(h), training=training)
         h = ops.relu(self._norm(self.norm2, h, c, training))
         h = self.conv2(h, training=training)
-        return h + self.shortcut(_upsample2x(x), training=training)
+        return h + self.shortcut(upsample2x(x), training=training)
 
     def get_config(self):
         config = super().get_config()
@@ -217,14 +210,14 @@ class BigGANDBlock(keras.layers.Layer):
         h = self.conv1(h, training=training)
         h = self.conv2(ops.relu(h), training=training)
         if self.downsample:
-            h = _avgpool2x(h)
+            h = avgpool2x(h)
         if self.optimized:
-            return h + self.shortcut(_avgpool2x(x), training=training)
+            return h + self.shortcut(avgpool2x(x), training=training)
         skip = x
         if self.shortcut is not None:
             skip = self.shortcut(skip, training=training)
         if self.downsample:
-            skip = _avgpool2x(skip)
+            skip = avgpool2x(skip)
         return h + skip
 
     def get_config(self):
