@@ -221,3 +221,19 @@ def test_cli_eval_with_the_real_inception_network(tmp_path):
     assert f"cached {cache}" in result.stdout and " MB)" in result.stdout
     assert "computing the reference statistics of 24 fashion_mnist[test] images once" in result.stdout
     assert "(x 1e-3)" in result.stdout
+
+
+def test_truncation_reaches_the_latents_and_the_label(evaluator):
+    images = tf.random.stateless_uniform([32, 32, 32, 1], seed=[3, 4], minval=-1, maxval=1)
+    seen = []
+
+    class Recording(Generator):
+        def __call__(self, z, labels=None, training=False):
+            seen.append(np.asarray(z))
+            return super().__call__(z, labels, training)
+
+    results = evaluator(Recording(images), truncation=0.5)
+    assert np.abs(np.concatenate(seen)).max() <= 0.5
+    assert results["truncation"] == 0.5 and "z truncated at 0.5" in results["fid_label"]
+    plain = evaluator(Generator(images))
+    assert plain["truncation"] is None and "truncated" not in plain["fid_label"]

@@ -46,3 +46,15 @@ def test_numbered_inputs_truncation_changes_only_the_latents():
     np.testing.assert_array_equal(labels, labels_t)
     np.testing.assert_array_equal(labels, [1, 2, 0, 1, 2, 0])
     assert np.abs(zt.numpy()).max() <= 0.5 < np.abs(z.numpy()).max()
+
+
+def test_sample_grid_latents_follow_the_truncation():
+    from tfgan_icr.training.callbacks import fixed_sample_inputs
+
+    class Net:
+        z_dim, num_classes = 16, 3
+
+    z, labels, rows = fixed_sample_inputs(Net(), seed=1, per_class=4)
+    zt, labels_t, _ = fixed_sample_inputs(Net(), seed=1, per_class=4, truncation=0.5)
+    np.testing.assert_array_equal(labels, labels_t)
+    assert rows == 3 and np.abs(zt.numpy()).max() <= 0.5 < np.abs(z.numpy()).max()
