@@ -13,6 +13,7 @@ from helpers import SMALL, bindings, run_cli
 from tfgan_icr import config
 from tfgan_icr.data import fashion_mnist, make_dataset
 from tfgan_icr.eval.evaluator import Evaluator
+from tfgan_icr.eval.inception import quantize_images
 from tfgan_icr.eval.metrics import fid_from_activations
 from tfgan_icr.jobs.train import train as train_job
 from tfgan_icr.training import builder
@@ -237,3 +238,48 @@ def test_truncation_reaches_the_latents_and_the_label(evaluator):
     assert results["truncation"] == 0.5 and "z truncated at 0.5" in results["fid_label"]
     plain = evaluator(Generator(images))
     assert plain["truncation"] is None and "truncated" not in plain["fid_label"]
+
+
+def _real_images(limit=64):
+    real = fashion_mnist(split="test", limit=limit)
+    return next(iter(make_dataset(real, batch_size=limit, repeat=False, shuffle=False)))[0]
+
+
+def test_image_metrics_ride_along_and_are_zero_for_the_reference_images_themselves(tmp_path):
+    from tfgan_icr.eval.ms_ssim import MultiScaleSSIM
+    from tfgan_icr.eval.swd import SlicedWasserstein
+    evaluator = Evaluator(reference_source=fashion_mnist(split="test", limit=64), num_samples=32,
+                          network=StandInNet(), batch_size=16, kid_subsets=5, kid_subset_size=16,
+                          cache_dir=str(tmp_path), image_metrics=[SlicedWasserstein(descriptors_per_image=16),
+                                                                  MultiScaleSSIM(num_pairs=8)])
+    images = _real_images()
+    results = evaluator(Generator(images[:32]))    # the first 32 real images, in the reference's order
+    assert results["swd"] == 0.0 and results["swd_levels"] == [0.0, 0.0]
+    assert results["swd_label"].startswith("SWD x 1e3@32 vs fashion_mnist[test], levels 32/16 px")
+    assert 0.0 < results["ms_ssim"] < 1.0 and 0.0 < results["ms_ssim_real"] < 1.0
+    assert results["ms_ssim_label"].startswith("MS-SSIM of 8 random generated pairs")
+    shifted = evaluator(Generator(tf.roll(images[:32], 3, axis=2)))
+    assert shifted["swd"] > 0.0
+
+
+def test_growing_generator_is_evaluated_at_its_resolution_against_downsampled_reals(evaluator):
+    from tfgan_icr.eval.swd import SlicedWasserstein
+    evaluator.image_metrics = [SlicedWasserstein(descriptors_per_image=16)]
+    evaluator._net = RecordingNet()
+    images = _real_images()
+    small = quantize_images(tf.nn.avg_pool2d(images, 2, 2, "VALID"))   # 16x16 8-bit images
+
+    class Growing(Generator):
+        output_resolution = 16
+
+    results = evaluator(Growing(small[:32]))
+    assert evaluator.net.inputs[-1].shape[1:3] == (16, 16)   # the network saw 16x16 images
+    assert all(x.shape[1:3] == (16, 16) for x in evaluator.net.inputs)
+    assert results["resolution"] == 16 and results["swd"] == 0.0
+    assert results["fid_label"] == "FID@32 vs fashion_mnist[test], at 16x16, stand-in-avgpool, tf1_bilinear"
+    assert "at 16x16" in results["kid_label"] and "levels 16 px" in results["swd_label"]
+    direct = fid_from_activations(StandInNet()(small[:32])["pool3"], StandInNet()(small)["pool3"])
+    assert results["fid"] == pytest.approx(direct, rel=1e-6)
+    path = evaluator.reference_cache_path(32, 1, 16)
+    assert os.path.basename(path).startswith("fashion_mnist_test_32px_to16px_1ch") and os.path.exists(path)
+    assert not os.path.exists(evaluator.reference_cache_path(32, 1))  # full-size statistics not mixed in

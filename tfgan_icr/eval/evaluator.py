@@ -25,17 +25,15 @@ from tfgan_icr import sampling
 from tfgan_icr.data import make_dataset
 from tfgan_icr.errors import ConfigError
 from tfgan_icr.files import atomic_path, write_text_atomically
+import tfgan_icr.eval.ms_ssim  # noqa: F401  (registers MultiScaleSSIM with gin)
+import tfgan_icr.eval.swd  # noqa: F401  (registers SlicedWasserstein)
 from tfgan_icr.eval.inception import DEFAULT_RESIZE, RESIZES, quantize_images
-from tfgan_icr.eval.metrics import KID_ESTIMATORS, FeatureStats, inception_score_from_logits
+from tfgan_icr.eval.metrics import KID_ESTIMATORS, FeatureStats, count_label, inception_score_from_logits
 from tfgan_icr.eval.weights import cache_dir as default_cache_dir
 
 STATS_VERSION = 1
 #: KID is reported in these units (x 1e-3) on the console and in the README.
 KID_SCALE = 1e3
-
-
-def _count_label(n):
-    return f"{n // 1000}k" if n % 1000 == 0 and n >= 1000 else str(n)
 
 
 def _slug(text):
@@ -86,12 +84,18 @@ class Evaluator:
     levels of a saved 8-bit image before the network, as real images are (default True).
     kid_estimator: "subsets" (kid_subsets random subsets of kid_subset_size; Binkowski et al.,
     torch-fidelity) or "blocks" (TF-GAN's disjoint blocks of at most kid_block_size).
+    image_metrics: metrics computed on the images themselves besides the network's features,
+    e.g. ``[@SlicedWasserstein(), @MultiScaleSSIM()]`` (`tfgan_icr.eval.swd`, `.ms_ssim`).
+
+    A growing generator (one with ``output_resolution``, e.g. PGGAN's) is evaluated at its
+    current resolution: the real images are box-downsampled to it as its training data is,
+    and every label says "at RxR".
     """
 
     def __init__(self, reference_source=None, num_samples=10000, network="auto",
                  batch_size=50, reference_limit=None, kid_subsets=100, kid_subset_size=1000,
                  cache_dir=None, seed=0, stream=None, resize=DEFAULT_RESIZE, quantize=True,
-                 kid_estimator="subsets", kid_block_size=1024):
+                 kid_estimator="subsets", kid_block_size=1024, image_metrics=()):
         if reference_source is None:
             raise ConfigError("no reference data for evaluation: bind Evaluator.reference_source, e.g. "
                               "`Evaluator.reference_source = @reference/fashion_mnist()` and "
@@ -103,6 +107,11 @@ class Evaluator:
             raise ConfigError(f"unknown Evaluator.kid_estimator {kid_estimator!r}: use one of "
                               f"{', '.join(map(repr, KID_ESTIMATORS))}")
         self.resize = resize
+        self.image_metrics = list(image_metrics or ())
+        for metric in self.image_metrics:
+            if not all(hasattr(metric, a) for a in ("name", "start", "wants", "add", "results")):
+                raise ConfigError(f"Evaluator.image_metrics: {metric!r} is not an image metric: use e.g. "
+                                  f"@SlicedWasserstein() or @MultiScaleSSIM()")
         self.quantize = bool(quantize)
         self.kid_estimator = kid_estimator
         self.kid_block_size = int(kid_block_size)
@@ -154,31 +163,40 @@ class Evaluator:
         n = self.reference_source.num_examples
         return min(n, int(self.reference_limit)) if self.reference_limit else n
 
-    def reference_cache_path(self, image_size, channels):
-        name = (f"{_slug(self.reference_source.name)}_{image_size}px_{channels}ch_"
+    def reference_cache_path(self, image_size, channels, resolution=None):
+        size = f"{image_size}px" if resolution in (None, image_size) else f"{image_size}px_to{resolution}px"
+        name = (f"{_slug(self.reference_source.name)}_{size}_{channels}ch_"
                 f"n{self.reference_count()}_{_slug(self.net.name)}_{self.resize}.npz")
         return os.path.join(default_cache_dir(self.cache_dir), "reference_stats", name)
 
-    def _reference_batches(self, image_size, channels):
+    def _reference_batches(self, image_size, channels, resolution=None):
         count = self.reference_count()
         dataset = make_dataset(self.reference_source, batch_size=self.batch_size, image_size=image_size,
                                channels=channels, repeat=False, shuffle=False, drop_remainder=False)
+        factor = image_size // resolution if resolution else 1
         seen = 0
         for images, _ in dataset:
             images = images[: count - seen]
+            if factor > 1:  # as a growing model's training data at this resolution
+                images = tf.nn.avg_pool2d(images, factor, factor, "VALID")
+                if self.quantize:  # back on 8-bit levels, like the generated images
+                    images = quantize_images(images)
             seen += int(images.shape[0])
             yield images
             if seen >= count:
                 return
 
-    def reference_stats(self, image_size, channels):
-        """The real split's statistics, from the cache when it matches, else computed and cached."""
-        path = self.reference_cache_path(image_size, channels)
-        first = next(self._reference_batches(image_size, channels))
+    def reference_stats(self, image_size, channels, resolution=None):
+        """The real split's statistics (its images box-downsampled to `resolution` when given),
+        from the cache when it matches, else computed and cached."""
+        path = self.reference_cache_path(image_size, channels, resolution)
+        first = next(self._reference_batches(image_size, channels, resolution))
         meta = dict(version=STATS_VERSION, source=self.reference_source.name,
                     num_examples=self.reference_count(), image_size=int(image_size),
                     channels=int(channels), network=self.net.name, resize=self.resize,
                     fingerprint=_fingerprint(first))
+        if resolution not in (None, image_size):
+            meta["resolution"] = int(resolution)
         if os.path.exists(path):
             reason = self._stale_reason(path, meta)
             if reason is None:
@@ -189,7 +207,7 @@ class Evaluator:
               f"images once; they are cached in {path}", file=self.stream, flush=True)
         stats = FeatureStats(max_features=self.reference_count())
         progress = Progress(f"features of {self.reference_source.name}", self.reference_count(), self.stream)
-        for images in self._reference_batches(image_size, channels):
+        for images in self._reference_batches(image_size, channels, resolution):
             stats.add(self.features(images)["pool3"])
             progress.update(int(images.shape[0]))
         with atomic_path(path, suffix=".npz") as tmp:  # np.savez wants the extension
@@ -229,6 +247,9 @@ class Evaluator:
             images = generator(z, labels, training=False)
             if self.quantize:
                 images = quantize_images(images)
+            for metric in self.image_metrics:
+                if metric.wants("generated") > 0:
+                    metric.add("generated", images)
             out = self.features(images)
             stats.add(out["pool3"])
             if "logits" in out:
@@ -240,10 +261,18 @@ class Evaluator:
         """Evaluate `generator` (z truncated at `truncation` when set); returns a dict of
         results with labels and timings."""
         num_samples = int(num_samples or self.num_samples)
-        real = self.reference_stats(generator.image_size, generator.channels)
+        resolution = getattr(generator, "output_resolution", None)
+        real = self.reference_stats(generator.image_size, generator.channels, resolution)
+        for metric in self.image_metrics:
+            metric.start(resolution or generator.image_size, min(num_samples, self.reference_count()))
         fake, logits, seconds = self.generated_features(generator, num_samples, truncation)
-        count, split = _count_label(num_samples), self.reference_source.name
-        pipeline = self.pipeline_label + (f", z truncated at {truncation:g}" if truncation else "")
+        self._feed_real_images(generator.image_size, generator.channels, resolution)
+        count, split = count_label(num_samples), self.reference_source.name
+        where = [f"at {resolution}x{resolution}"] if resolution is not None else []
+        sampled = [f"z truncated at {truncation:g}"] if truncation else []
+        pipeline = ", ".join(where + [self.pipeline_label] + sampled)
+        # The image metrics see no network: their labels name the rest.
+        image_pipeline = where + ([] if self.quantize else ["unquantised"]) + sampled
         results = {
             "fid": fake.fid(real),
             "fid_label": f"FID@{count} vs {split}, {pipeline}",
@@ -254,9 +283,12 @@ class Evaluator:
             "resize": self.resize,
             "quantize": self.quantize,
             "truncation": truncation,
+            "resolution": int(resolution or generator.image_size),
             "seconds_per_1k_generated": 1000.0 * seconds / num_samples,
         }
-        results.update(self.kid(fake, real, count, split))
+        for metric in self.image_metrics:
+            results.update(metric.results(split, image_pipeline))
+        results.update(self.kid(fake, real, count, split, pipeline))
         if logits is not None:
             splits = 10
             mean, std = inception_score_from_logits(logits, splits=splits)
@@ -267,9 +299,21 @@ class Evaluator:
             results["inception_score_label"] = f"IS unavailable: {self.net.name} has no logits"
         return results
 
-    def kid(self, fake, real, count, split):
+    def _feed_real_images(self, image_size, channels, resolution):
+        """Give the image metrics the real images they want (not cached: they are the images)."""
+        if not any(metric.wants("real") > 0 for metric in self.image_metrics):
+            return
+        for images in self._reference_batches(image_size, channels, resolution):
+            for metric in self.image_metrics:
+                if metric.wants("real") > 0:
+                    metric.add("real", images)
+            if not any(metric.wants("real") > 0 for metric in self.image_metrics):
+                return
+
+    def kid(self, fake, real, count, split, pipeline=None):
         """The KID entries of the results: kid, kid_std (None where the spread means
         nothing), kid_estimator and kid_label; empty when there are too few features."""
+        pipeline = pipeline or self.pipeline_label
         n_fake, n_real = len(fake.features), len(real.features)
         if self.kid_estimator == "subsets":
             subset = min(self.kid_subset_size, n_fake, n_real)
@@ -286,7 +330,7 @@ class Evaluator:
             how = f"TF-GAN blocks, {n_blocks} of <= {self.kid_block_size}"
         return {"kid": kid, "kid_std": None if math.isnan(spread) else spread,
                 "kid_estimator": self.kid_estimator,
-                "kid_label": f"KID@{count} vs {split}, {self.pipeline_label}, {how}"}
+                "kid_label": f"KID@{count} vs {split}, {pipeline}, {how}"}
 
 
 def format_kid(kid, kid_std=None):
@@ -306,7 +350,7 @@ def log_results(model_dir, step, results, writer=None, stream=None):
         f.write(json.dumps(record) + "\n")
     if writer is not None:
         with writer.as_default(step=int(step)):
-            for key in ("fid", "kid", "inception_score"):
+            for key in ("fid", "kid", "inception_score", "swd", "ms_ssim"):
                 if results.get(key) is not None:
                     tf.summary.scalar(f"eval/{key}", results[key])
         writer.flush()
@@ -316,4 +360,9 @@ def log_results(model_dir, step, results, writer=None, stream=None):
     line += f"; {results['inception_score_label']}"
     if results.get("inception_score") is not None:
         line += f" = {results['inception_score']:.3f}"
+    if "swd" in results:
+        levels = ", ".join(f"{d:.2f}" for d in results["swd_levels"])
+        line += f"; {results['swd_label']} = {results['swd']:.2f} (per level: {levels})"
+    if "ms_ssim" in results:
+        line += f"; {results['ms_ssim_label']} = {results['ms_ssim']:.4f}"
     print(line, file=stream, flush=True)

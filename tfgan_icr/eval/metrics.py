@@ -46,6 +46,11 @@ __all__ = [
 ]
 
 
+def count_label(n):
+    """How a sample count appears in a metric's label: 10000 -> "10k", 500 -> "500"."""
+    return f"{n // 1000}k" if n % 1000 == 0 and n >= 1000 else str(n)
+
+
 def _as_matrix(a, name):
     a = np.asarray(a, dtype=np.float64)
     if a.ndim != 2:
