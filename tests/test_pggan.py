@@ -1,6 +1,7 @@
 """Progressive GAN: its layers against hand computations, the fade-in, the schedule, and a
 resume in the middle of a fade-in."""
 
+import json
 import math
 
 import numpy as np
@@ -125,3 +126,55 @@ def test_resume_in_the_middle_of_a_fade_in_matches_an_uninterrupted_run(tmp_path
     assert a.keys() == b.keys()
     for key in a:
         np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
+class FlatPixels:
+    """A stand-in feature network (its numbers are not FIDs): the pixels themselves."""
+
+    name, has_logits = "stand-in-pixels", False
+
+    def __call__(self, images):
+        images = np.asarray(images, np.float64)
+        return {"pool3": images.reshape(len(images), -1)}
+
+
+def test_eval_of_a_run_stopped_at_4x4_is_at_4x4_with_swd_and_ms_ssim(tmp_path):
+    import gin
+    from tfgan_icr.jobs.evaluate import evaluate
+    _train(tmp_path / "run", 2)                       # the 4x4 stage is steps 0-1
+    with gin.unlock_config():
+        for name, value in {"Evaluator.network": FlatPixels(), "Evaluator.cache_dir": str(tmp_path / "cache"),
+                            "Evaluator.num_samples": 32, "Evaluator.reference_limit": 64,
+                            "Evaluator.batch_size": 16, "Evaluator.kid_subset_size": 16,
+                            "SlicedWasserstein.descriptors_per_image": 8}.items():
+            gin.bind_parameter(name, value)
+    results = evaluate(str(tmp_path / "run"))
+    assert results["resolution"] == 4
+    assert results["fid_label"].startswith("FID@32 vs fashion_mnist[test], at 4x4, stand-in-pixels")
+    assert results["swd_level_resolutions"] == [4] and results["swd"] > 0
+    assert "4x4 descriptors" in results["swd_label"] and "at 4x4" in results["ms_ssim_label"]
+    assert 0 <= results["ms_ssim"] <= 1
+    logged = [json.loads(line) for line in open(tmp_path / "run" / "metrics.jsonl")][-1]
+    assert logged["event"] == "eval" and logged["swd_levels"] == results["swd_levels"]
+
+
+@pytest.mark.parametrize("name, size, images", [("pggan_cifar10", 32, 12_000_000),
+                                                ("pggan_celebahq", 1024, 12_000_000)])
+def test_paper_configs_follow_the_papers_schedule(name, size, images):
+    import gin
+    from tfgan_icr.eval.ms_ssim import MultiScaleSSIM
+    from tfgan_icr.eval.swd import SlicedWasserstein
+    from tfgan_icr.methods.progressive import progressive_growth
+    config.parse([name], [])
+    assert gin.query_parameter("make_dataset.image_size") == size
+    growth = progressive_growth(size)
+    assert growth.stable_images == growth.transition_images == 600_000
+    steps, batch = gin.query_parameter("train.steps"), gin.query_parameter("train.batch_size")
+    phases = growth.phases(steps, batch, lambda b: b)   # n_dis 1: one batch shown per step
+    assert [p.stage.resolution for p in phases] == [4 * 2 ** i for i in range(len(phases))]
+    assert phases[-1].stage.resolution == size
+    shown = sum((p.end_step - p.start_step) * p.batch_size for p in phases)
+    assert abs(shown - images) <= 64, shown            # 12M images, up to rounding per phase
+    assert gin.query_parameter("build_gan.n_dis") == 1 and gin.query_parameter("build_gan.ema_decay") == 0.999
+    metrics = [ref.scoped_configurable_fn for ref in gin.query_parameter("Evaluator.image_metrics")]
+    assert metrics == [SlicedWasserstein, MultiScaleSSIM] and SlicedWasserstein().num_images == 16384
