@@ -211,6 +211,10 @@ class GAN(keras.Model):
     def _apply(self, optimizer, side, grads, variables, logs):
         """The one place an update's gradients reach its optimizer. With float16 loss scaling
         the gradients are unscaled there and an update that overflowed is skipped."""
+        # Layers a step does not use (a growing network's higher resolutions) have no
+        # gradient; Keras would drop them too, with a warning at every trace.
+        pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
+        grads, variables = [g for g, _ in pairs], [v for _, v in pairs]
         if not self.loss_scales:
             optimizer.apply_gradients(zip(grads, variables))
             return logs
