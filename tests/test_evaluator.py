@@ -283,3 +283,16 @@ def test_growing_generator_is_evaluated_at_its_resolution_against_downsampled_re
     path = evaluator.reference_cache_path(32, 1, 16)
     assert os.path.basename(path).startswith("fashion_mnist_test_32px_to16px_1ch") and os.path.exists(path)
     assert not os.path.exists(evaluator.reference_cache_path(32, 1))  # full-size statistics not mixed in
+
+
+def test_best_checkpoint_prefers_a_higher_resolution_then_a_lower_fid(tmp_path):
+    from types import SimpleNamespace
+    from tfgan_icr.training.callbacks import PeriodicEvaluation
+    periodic = PeriodicEvaluation(None, 10, SimpleNamespace(directory=str(tmp_path)), str(tmp_path))
+    periodic.best_fid, periodic.best_resolution = 20.0, 8
+    assert periodic._is_better({"fid": 90.0, "resolution": 16})       # the first at 16x16 wins
+    assert not periodic._is_better({"fid": 5.0, "resolution": 4})      # a low FID at 4x4 does not
+    assert periodic._is_better({"fid": 19.0, "resolution": 8})
+    assert not periodic._is_better({"fid": 21.0, "resolution": 8})
+    periodic.best_resolution = None                                    # a best.json of a fixed-size model
+    assert periodic._is_better({"fid": 19.0, "resolution": 32}) and not periodic._is_better({"fid": 21.0})

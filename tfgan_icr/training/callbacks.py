@@ -261,7 +261,9 @@ class Checkpointer(keras.callbacks.Callback):
 
 class PeriodicEvaluation(keras.callbacks.Callback):
     """Every `every` iterations: FID/KID of the (EMA) generator, logged like `--mode=eval`;
-    the checkpoint with the lowest FID so far is kept in `<model_dir>/best/`."""
+    the checkpoint with the lowest FID so far is kept in `<model_dir>/best/`. FIDs at
+    different resolutions (a growing model) do not compare: the first evaluation at a higher
+    resolution replaces the best, and lower FIDs at that resolution do after it."""
 
     def __init__(self, evaluator, every, best_store, model_dir, writer=None, stream=None, guard=None):
         super().__init__()
@@ -273,10 +275,19 @@ class PeriodicEvaluation(keras.callbacks.Callback):
         self.stream = stream or sys.stdout
         self.guard = guard
         self.best_path = os.path.join(best_store.directory, "best.json")
-        self.best_fid = None
+        self.best_fid = self.best_resolution = None
         if os.path.exists(self.best_path):
             with open(self.best_path) as f:
-                self.best_fid = json.load(f)["fid"]
+                best = json.load(f)
+            self.best_fid, self.best_resolution = best["fid"], best.get("resolution")
+
+    def _is_better(self, results):
+        if self.best_fid is None:
+            return True
+        resolution = results.get("resolution")
+        if resolution is not None and self.best_resolution is not None and resolution != self.best_resolution:
+            return resolution > self.best_resolution
+        return results["fid"] < self.best_fid
 
     def on_train_batch_end(self, batch, logs=None):
         step = _step(self.model)
@@ -286,7 +297,7 @@ class PeriodicEvaluation(keras.callbacks.Callback):
         with self.model.inference() as (net, truncation):
             results = self.evaluator(net, truncation=truncation)
         log_results(self.model_dir, step, results, writer=self.writer, stream=self.stream)
-        if self.best_fid is None or results["fid"] < self.best_fid:
+        if self._is_better(results):
             from tfgan_icr.training.checkpoint import NonFiniteWeights
             try:
                 path = self.best_store.save()
@@ -295,8 +306,9 @@ class PeriodicEvaluation(keras.callbacks.Callback):
                     raise
                 self.guard.fail("weights", str(error))
                 return
-            self.best_fid = results["fid"]
-            best = {"step": step, "fid": results["fid"], "label": results["fid_label"], "checkpoint": path}
+            self.best_fid, self.best_resolution = results["fid"], results.get("resolution")
+            best = {"step": step, "fid": results["fid"], "label": results["fid_label"], "checkpoint": path,
+                    "resolution": self.best_resolution}
             write_text_atomically(self.best_path, json.dumps(best, indent=1))
             print(f"new best {results['fid_label']} = {results['fid']:.3f}: saved {path}",
                   file=self.stream, flush=True)
