@@ -10,6 +10,7 @@ import tensorflow as tf
 
 from test_training import checkpoint_values
 from tfgan_icr import config
+from tfgan_icr.errors import CheckpointError
 from tfgan_icr.jobs.train import train as train_job
 from tfgan_icr.layers import EqualizedConv2D, EqualizedDense, MinibatchStdDev, PixelNormalization
 from tfgan_icr.methods.progressive import ProgressiveGrowth
@@ -142,20 +143,24 @@ def test_eval_of_a_run_stopped_at_4x4_is_at_4x4_with_swd_and_ms_ssim(tmp_path):
     import gin
     from tfgan_icr.jobs.evaluate import evaluate
     _train(tmp_path / "run", 2)                       # the 4x4 stage is steps 0-1
+    _train(tmp_path / "run", 4)                       # then the 8x8 fade-in
     with gin.unlock_config():
         for name, value in {"Evaluator.network": FlatPixels(), "Evaluator.cache_dir": str(tmp_path / "cache"),
                             "Evaluator.num_samples": 32, "Evaluator.reference_limit": 64,
                             "Evaluator.batch_size": 16, "Evaluator.kid_subset_size": 16,
                             "SlicedWasserstein.descriptors_per_image": 8}.items():
             gin.bind_parameter(name, value)
-    results = evaluate(str(tmp_path / "run"))
+    results = evaluate(str(tmp_path / "run"), checkpoint=2)   # not the latest (step 4, at 8x8)
     assert results["resolution"] == 4
     assert results["fid_label"].startswith("FID@32 vs fashion_mnist[test], at 4x4, stand-in-pixels")
     assert results["swd_level_resolutions"] == [4] and results["swd"] > 0
     assert "4x4 descriptors" in results["swd_label"] and "at 4x4" in results["ms_ssim_label"]
     assert 0 <= results["ms_ssim"] <= 1
     logged = [json.loads(line) for line in open(tmp_path / "run" / "metrics.jsonl")][-1]
-    assert logged["event"] == "eval" and logged["swd_levels"] == results["swd_levels"]
+    assert logged["event"] == "eval" and logged["step"] == 2 and logged["swd_levels"] == results["swd_levels"]
+    assert evaluate(str(tmp_path / "run"))["resolution"] == 8
+    with pytest.raises(CheckpointError, match=r"no checkpoint '3' in .*one of the steps saved there \(2, 4\)"):
+        evaluate(str(tmp_path / "run"), checkpoint=3)
 
 
 @pytest.mark.parametrize("name, size, images", [("pggan_cifar10", 32, 12_000_000),

@@ -11,7 +11,7 @@ from tfgan_icr.cli import exit_on_user_error, import_tensorflow_quietly, run_app
 USAGE = """\
 usage: python -m tfgan_icr.main [--gin_config=FILE ...] [--gin_bindings='a.b = 1' ...]
                                 [--model_dir=DIR] [--mode=train|sample|eval|export] [--steps=N] [--num_samples=N]
-                                [--export_dir=OUT]
+                                [--export_dir=OUT] [--checkpoint=STEP]
 
 Trains a GAN configured by gin, or samples from / evaluates a trained run.
 
@@ -20,6 +20,7 @@ modes:
   sample  write a sample grid (and, with --num_samples=N, N single PNGs) from the latest checkpoint
   eval    FID and KID of the latest checkpoint's (EMA) generator against the real test split
   export  the latest checkpoint's (EMA) generator as a SavedModel in --export_dir/<version>/ (TF Serving)
+  (sample, eval and export take --checkpoint=STEP for an older checkpoint than the latest)
 
 examples:
   python -m tfgan_icr.main                                   # the quickstart: Fashion-MNIST, 2,000 steps
@@ -44,6 +45,8 @@ flags.DEFINE_string("export_dir", None, "export: write the SavedModel into OUT/<
 flags.DEFINE_enum("strategy", None, ["default", "mirrored", "multi_worker", "tpu"],
                   "tf.distribute strategy (overrides make_strategy.kind)")
 flags.DEFINE_string("tpu", None, "TPU name or address for --strategy=tpu ('local' on a TPU VM)")
+flags.DEFINE_string("checkpoint", None, "sample/eval/export: this checkpoint instead of the latest: a step "
+                    "(e.g. 1407) or a path prefix (DIR/checkpoints/ckpt-1407)")
 flags.DEFINE_string("output_dir", None, "sample/eval: write here instead of into --model_dir "
                     "(for a run you may not or cannot write to)")
 
@@ -91,12 +94,14 @@ def run(argv):
     if FLAGS.mode == "train":
         train(model_dir)
     elif FLAGS.mode == "sample":
-        sample(model_dir, num_samples=FLAGS.num_samples or 0, output_dir=FLAGS.output_dir)
+        sample(model_dir, num_samples=FLAGS.num_samples or 0, output_dir=FLAGS.output_dir,
+               checkpoint=FLAGS.checkpoint)
     elif FLAGS.mode == "eval":
-        evaluate(model_dir, num_samples=FLAGS.num_samples, output_dir=FLAGS.output_dir)
+        evaluate(model_dir, num_samples=FLAGS.num_samples, output_dir=FLAGS.output_dir,
+                 checkpoint=FLAGS.checkpoint)
     elif FLAGS.mode == "export":
         name = os.path.splitext(os.path.basename(FLAGS.gin_config[-1]))[0] if FLAGS.gin_config else None
-        export(model_dir, FLAGS.export_dir, config_name=name)
+        export(model_dir, FLAGS.export_dir, config_name=name, checkpoint=FLAGS.checkpoint)
 
 
 main = exit_on_user_error(run)
@@ -104,7 +109,7 @@ main = exit_on_user_error(run)
 
 def entry_point():
     run_app(main, USAGE, ["gin_config", "gin_bindings", "model_dir", "mode", "steps", "num_samples",
-                            "export_dir", "strategy", "tpu"])
+                            "export_dir", "strategy", "tpu", "checkpoint"])
 
 
 if __name__ == "__main__":

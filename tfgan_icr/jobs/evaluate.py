@@ -10,16 +10,17 @@ from tfgan_icr.errors import RunDirError, first_line
 from tfgan_icr.training.builder import restore_trained
 
 
-@gin.configurable(denylist=["model_dir", "num_samples", "stream", "output_dir"])
-def evaluate(model_dir, num_samples=None, use_ema=True, stream=None, output_dir=None):
+@gin.configurable(denylist=["model_dir", "num_samples", "stream", "output_dir", "checkpoint"])
+def evaluate(model_dir, num_samples=None, use_ema=True, stream=None, output_dir=None, checkpoint=None):
     """FID and KID (IS when the network has logits) of the latest checkpoint's generator
     (the EMA generator when there is one; z truncation and standing statistics as gin
-    `inference.*` says), against `Evaluator.reference_source`; the results
+    `inference.*` says; `checkpoint`: another step's, see `restore_trained`), against
+    `Evaluator.reference_source`; the results
     go to metrics.jsonl, TensorBoard (under `output_dir`, default model_dir) and the console."""
     from tfgan_icr.eval.evaluator import Evaluator, log_results
     stream = stream or sys.stdout
     evaluator = Evaluator(stream=stream)  # config errors before the (slow) restore
-    gan, _ = restore_trained(model_dir)
+    gan, _ = restore_trained(model_dir, checkpoint)
     step = int(gan.global_step.numpy())
     with gan.inference(use_ema) as (net, truncation):
         results = evaluator(net, num_samples, truncation=truncation)

@@ -10,13 +10,14 @@ from tfgan_icr.export import export_generator
 from tfgan_icr.training.builder import restore_trained
 
 
-@gin.configurable(denylist=["model_dir", "export_dir", "version", "config_name", "stream"])
-def export(model_dir, export_dir, version=None, use_ema=True, config_name=None, stream=None):
-    """Export the latest checkpoint of `model_dir` as `export_dir/<version>/` (see
+@gin.configurable(denylist=["model_dir", "export_dir", "version", "config_name", "stream", "checkpoint"])
+def export(model_dir, export_dir, version=None, use_ema=True, config_name=None, stream=None, checkpoint=None):
+    """Export the latest checkpoint of `model_dir` (or `checkpoint`, see `restore_trained`) as
+    `export_dir/<version>/` (see
     tfgan_icr.export), with the standing statistics and `sample` truncation of gin `inference.*`.
     Nothing is written when the run has no checkpoint."""
     stream = stream or sys.stdout
-    gan, _ = restore_trained(model_dir)
+    gan, _ = restore_trained(model_dir, checkpoint)
     try:
         with gan.inference(use_ema) as (net, truncation):
             path = export_generator(gan, export_dir, version=version, use_ema=use_ema, model_dir=model_dir,

@@ -13,15 +13,15 @@ from tfgan_icr.training import callbacks as cb
 from tfgan_icr.training.builder import restore_trained
 
 
-@gin.configurable(denylist=["model_dir", "num_samples", "stream", "output_dir"])
+@gin.configurable(denylist=["model_dir", "num_samples", "stream", "output_dir", "checkpoint"])
 def sample(model_dir, num_samples=0, use_ema=True, per_class=10, unconditional_count=64, seed=1,
-           stream=None, output_dir=None):
+           stream=None, output_dir=None, checkpoint=None):
     """Write a sample grid (one row per class when conditional) and `num_samples` single PNGs
-    from the latest checkpoint of `model_dir`, into `output_dir` (default model_dir/samples),
+    from the latest checkpoint of `model_dir` (or `checkpoint`, see `restore_trained`), into `output_dir` (default model_dir/samples),
     with the z truncation and standing statistics of gin `inference.*`.
     Nothing else in model_dir is written."""
     stream = stream or sys.stdout
-    gan, _ = restore_trained(model_dir)
+    gan, _ = restore_trained(model_dir, checkpoint)
     try:
         return _write_samples(gan, output_dir or os.path.join(model_dir, "samples"), num_samples,
                               use_ema, per_class, unconditional_count, seed, stream)

@@ -85,14 +85,30 @@ def build_from_spec(spec, strategy=None):
     return gan
 
 
-def restore_trained(model_dir):
-    """Rebuild a trained run's GAN from its spec and restore its latest checkpoint."""
+def restore_trained(model_dir, checkpoint=None):
+    """Rebuild a trained run's GAN from its spec and restore its latest checkpoint, or
+    `checkpoint`: a step (``1407``), a name in checkpoints/ (``ckpt-1407``) or a path prefix."""
     spec = read_model_spec(model_dir)
     gan = build_from_spec(spec)
     store = CheckpointStore(model_dir, gan)
-    if store.restore() is None:
+    if checkpoint is not None:
+        store.restore(_checkpoint_path(store, checkpoint))
+    elif store.restore() is None:
         raise CheckpointError(f"no checkpoint in {store.directory}: train first, or point --model_dir "
                               f"at a run that has one")
     if gan.growth is not None:  # sample and evaluate at the resolution trained last
         gan.growth.enter_trained_step(gan, spec["batch_size"])
     return gan, store
+
+
+def _checkpoint_path(store, checkpoint):
+    text = str(checkpoint)
+    path = os.path.join(store.directory, f"ckpt-{text}" if text.isdigit() else text)
+    if os.path.exists(path + ".index"):
+        return path
+    if os.path.exists(text + ".index"):
+        return text
+    steps = ", ".join(str(s) for s in sorted(int(os.path.basename(c).split("-")[-1])
+                                             for c in store.candidates())) or "none"
+    raise CheckpointError(f"no checkpoint {text!r} in {store.directory}: pass --checkpoint=STEP with one of "
+                          f"the steps saved there ({steps})")
