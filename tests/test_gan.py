@@ -157,3 +157,44 @@ def test_fit_runs_the_step_and_advances_global_step():
     gan.fit(ds, epochs=1, steps_per_epoch=5, verbose=0, shuffle=False)
     assert int(gan.global_step) == 5
     assert int(gan.d_optimizer.iterations) == 10
+
+
+def _gan_with(discriminator_class, joint, seed=0):
+    keras.utils.set_random_seed(seed)
+    gan = GAN(TinyGenerator(), discriminator_class(), n_dis=1, seed=seed, joint_discriminator_call=joint)
+    gan.compile(g_optimizer=keras.optimizers.Adam(1e-2), d_optimizer=keras.optimizers.Adam(1e-2),
+                discriminator_loss=losses.non_saturating_discriminator_loss,
+                generator_loss=losses.non_saturating_generator_loss)
+    gan.build_all()
+    return gan
+
+
+def test_joint_discriminator_call_is_one_call_with_the_same_update():
+    separate, joint = _gan_with(TinyDiscriminator, False), _gan_with(TinyDiscriminator, True)
+    for gan in (separate, joint):
+        step = tf.function(gan.train_step)
+        for i in range(2):
+            logs = step(batch(8, seed=i))
+    # Per iteration: real + fake calls (or one joint call) in the D update, one in the G update.
+    assert int(separate.discriminator.calls.numpy()) == 6 and int(joint.discriminator.calls.numpy()) == 4
+    for net in ("generator", "discriminator"):
+        for a, b in zip(getattr(separate, net).trainable_variables, getattr(joint, net).trainable_variables):
+            np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
+    assert np.isfinite(float(logs["d_loss"]))
+
+
+def test_joint_discriminator_call_refuses_a_discriminator_with_batch_statistics():
+    from tfgan_icr.errors import ConfigError
+    from tfgan_icr.layers import BatchNorm
+
+    class NormalizedDiscriminator(TinyDiscriminator):
+        def __init__(self):
+            super().__init__()
+            self.norm = BatchNorm(name="d_bn")
+
+        def call(self, images, labels=None, training=False):
+            return super().call(self.norm(images, training=training), labels, training)
+
+    with pytest.raises(ConfigError, match="d_bn does: set it to False"):
+        _gan_with(NormalizedDiscriminator, True)
+    _gan_with(NormalizedDiscriminator, False)   # two calls: fine

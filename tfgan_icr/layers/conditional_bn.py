@@ -77,6 +77,9 @@ class BatchNorm(keras.layers.Layer):
     Call: ``bn(x, training=None)``.
     """
 
+    #: Training-mode outputs depend on the other samples of the batch.
+    MIXES_BATCH = True
+
     def __init__(self, momentum=0.99, epsilon=1e-5, center=True, scale=True,
                  synchronized=False, **kwargs):
         super().__init__(**kwargs)
@@ -146,6 +149,9 @@ class ConditionalBatchNorm(keras.layers.Layer):
         non-zero initializers (``W / sigma`` is undefined for ``W = 0``).
       synchronized: batch statistics over all replicas (cross-replica BN, as BigGAN).
     """
+
+    #: Training-mode outputs depend on the other samples of the batch.
+    MIXES_BATCH = True
 
     def __init__(self, momentum=0.99, epsilon=1e-5, gain_initializer="zeros",
                  bias_initializer="zeros", use_spectral_norm=False, synchronized=False,

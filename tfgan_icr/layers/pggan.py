@@ -56,6 +56,9 @@ class MinibatchStdDev(keras.layers.Layer):
     the largest size below it that does is used (1 gives a zero map).
     """
 
+    #: Its output depends on the other samples of the batch.
+    MIXES_BATCH = True
+
     def __init__(self, group_size=4, epsilon=1e-8, **kwargs):
         super().__init__(**kwargs)
         if int(group_size) < 1:

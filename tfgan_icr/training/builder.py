@@ -26,7 +26,7 @@ def build_gan(num_classes, image_size, channels, seed=0,
               generator_loss=losses.hinge_generator_loss,
               d_terms=(), g_terms=(), n_dis=1, ema_decay=None, ema_start_step=0, step_hooks=(),
               accumulation_steps=1, jit_compile=False, discriminator_options=None,
-              precision="float32", growth_fn=None):
+              precision="float32", growth_fn=None, joint_discriminator_call=False):
     """Build and compile the GAN of a config. Call inside `strategy.scope()`.
 
     generator_fn / discriminator_fn: network factories (e.g. @sndcgan_generator) called with
@@ -47,6 +47,8 @@ def build_gan(num_classes, image_size, channels, seed=0,
     the architecture, e.g. {"head": "contrastive", "embedding_dim": 512} (models.base.HEADS).
     precision: "float32", "mixed_bfloat16" or "mixed_float16" (loss-scaled); variables,
     losses, optimizer state and checkpoints stay float32 (see tfgan_icr.training.precision).
+    joint_discriminator_call: one D call on the real and fake batches concatenated, as
+    compare_gan does (see GAN.discriminate_pair); refused for a D with batch statistics.
     """
     shape = dict(num_classes=num_classes, image_size=image_size, channels=channels)
     with policy_scope(precision):
@@ -57,7 +59,7 @@ def build_gan(num_classes, image_size, channels, seed=0,
     gan = GAN(generator, discriminator, n_dis=n_dis, ema_generator=ema_generator,
               ema_decay=ema_decay or 0.0, ema_start_step=ema_start_step, seed=seed,
               step_hooks=step_hooks, growth=growth, accumulation_steps=accumulation_steps,
-              precision=precision)
+              precision=precision, joint_discriminator_call=joint_discriminator_call)
     gan.compile(g_optimizer=g_optimizer_fn(), d_optimizer=d_optimizer_fn(),
                 discriminator_loss=discriminator_loss, generator_loss=generator_loss,
                 d_terms=d_terms, g_terms=g_terms, jit_compile=jit_compile)
