@@ -107,6 +107,18 @@ def test_sample_mode_truncates_z_and_uses_standing_statistics_when_asked(trained
     assert truncated.shape == untruncated.shape and not np.array_equal(truncated, untruncated)
 
 
+def test_sample_mode_takes_an_older_checkpoint_and_names_the_saved_ones(trained_run, tmp_path):
+    model_dir, _ = trained_run
+    result = run_cli("--mode=sample", f"--model_dir={model_dir}", "--checkpoint=3", f"--output_dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert os.listdir(tmp_path) == ["sample_step_0000003_g.png"]
+    result = run_cli("--mode=sample", f"--model_dir={model_dir}", "--checkpoint=4", f"--output_dir={tmp_path / 'x'}")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith("error: no checkpoint '4' in ")
+    assert result.stderr.strip().endswith(f"one of the steps saved there (3, {STEPS})")
+    assert not (tmp_path / "x").exists()
+
+
 def test_different_architecture_is_refused_and_nothing_is_overwritten(trained_run):
     model_dir, _ = trained_run
     before = {}
@@ -154,7 +166,7 @@ def test_start_up_is_quiet_and_says_when_it_compiles(trained_run):
 
 @pytest.mark.parametrize("module, flag_names, mode_line", [
     ("tfgan_icr.main", ["gin_config", "gin_bindings", "model_dir", "mode", "steps", "num_samples",
-                        "export_dir", "strategy", "tpu"],
+                        "export_dir", "strategy", "tpu", "checkpoint"],
      "--mode=train|sample|eval|export"),
     ("tfgan_icr.bench", ["gin_config", "gin_bindings", "mode", "iterations", "warmup", "data_dir",
                          "image_size", "batch_size", "steps", "make_synthetic"], "--mode=train|pipeline"),
