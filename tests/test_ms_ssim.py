@@ -65,4 +65,5 @@ def test_the_metric_pairs_consecutive_generated_images_across_batches():
     results = metric.results("fashion_mnist[test]", ["at 16x16"])
     assert results["ms_ssim"] == pytest.approx(1.0)
     assert 0.0 <= results["ms_ssim_real"] < 1.0   # real pairs are drawn at random
-    assert results["ms_ssim_label"].startswith("MS-SSIM of 3 random generated pairs, at 16x16")
+    assert results["ms_ssim_label"] == "MS-SSIM of 3 random generated pairs, at 16x16"
+    assert results["ms_ssim_real_label"] == "MS-SSIM of 3 random fashion_mnist[test] pairs, at 16x16"

@@ -364,5 +364,6 @@ def log_results(model_dir, step, results, writer=None, stream=None):
         levels = ", ".join(f"{d:.2f}" for d in results["swd_levels"])
         line += f"; {results['swd_label']} = {results['swd']:.2f} (per level: {levels})"
     if "ms_ssim" in results:
-        line += f"; {results['ms_ssim_label']} = {results['ms_ssim']:.4f}"
+        line += (f"; {results['ms_ssim_label']} = {results['ms_ssim']:.4f} "
+                 f"(real: {results['ms_ssim_real']:.4f})")
     print(line, file=stream, flush=True)

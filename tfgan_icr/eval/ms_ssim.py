@@ -122,7 +122,7 @@ class MultiScaleSSIM:
         """The results' MS-SSIM entries (`qualifiers`: e.g. "at 16x16")."""
         generated = np.concatenate(self._values["generated"])
         real = np.concatenate(self._values["real"])
-        label = ", ".join([f"MS-SSIM of {count_label(len(generated))} random generated pairs", *qualifiers,
-                           f"{split} pairs: {np.mean(real):.4f}"])
+        label = ", ".join([f"MS-SSIM of {count_label(len(generated))} random generated pairs", *qualifiers])
         return {"ms_ssim": float(np.mean(generated)), "ms_ssim_real": float(np.mean(real)),
-                "ms_ssim_label": label}
+                "ms_ssim_label": label, "ms_ssim_real_label": f"MS-SSIM of {count_label(len(real))} random "
+                                                              f"{split} pairs, {', '.join(qualifiers)}".rstrip(", ")}
