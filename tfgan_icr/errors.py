@@ -39,6 +39,10 @@ class RunDirError(TfganError):
     """A run directory cannot be used: not writable, not a folder, or held by another training."""
 
 
+class WorkerLost(TfganError):
+    """Multi-worker training: another worker of the cluster stopped (failed or was killed)."""
+
+
 class Interrupted(KeyboardInterrupt):
     """Training stopped on a signal after saving; the process exits with 128 + the signal."""
 

@@ -1,9 +1,12 @@
 """The training job: build the config's GAN, resume from model_dir, fit phase by phase."""
 
+import contextlib
 import json
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import time
 
 import gin
@@ -12,15 +15,16 @@ import tensorflow as tf
 
 from tfgan_icr.data import make_dataset
 from tfgan_icr.data.sources import find_undecodable
-from tfgan_icr.errors import ConfigError, DataError, Interrupted, TrainingDiverged
+from tfgan_icr.errors import (CheckpointError, ConfigError, DataError, Interrupted, TrainingDiverged, WorkerLost,
+                              first_line)
 from tfgan_icr.files import write_text_atomically
 from tfgan_icr.training import callbacks as cb
 from tfgan_icr.training import run_dir
 from tfgan_icr.training.monitors import discriminator_monitor
 from tfgan_icr.training.builder import FULL_CONFIG, MODEL_SPEC, OPERATIVE_CONFIG, build_gan
-from tfgan_icr.training.checkpoint import (BEST_SUBDIR, CheckpointStore, apply_learning_rates,
-                                           learning_rates)
-from tfgan_icr.training.distribute import make_strategy
+from tfgan_icr.training.checkpoint import (BEST_SUBDIR, CHECKPOINT_SUBDIR, CheckpointStore,
+                                           DamagedCheckpoint, apply_learning_rates, learning_rates)
+from tfgan_icr.training.distribute import is_multi_worker, make_strategy, worker_role
 from tfgan_icr.training.phases import examples_before, make_phases
 
 
@@ -51,24 +55,38 @@ def _write_run_files(model_dir, spec, start, stream):
 
 
 def _callbacks(model_dir, gan, store, steps, batch_size, seed, log_every, sample_every,
-               checkpoint_every, eval_every, writer, stream, source=None):
+               checkpoint_every, eval_every, writer, stream, source=None, role=None, scratch_dir=None,
+               strategy=None):
+    """The run's callbacks. A worker other than the chief (`role`) writes nothing in model_dir:
+    no metrics.jsonl, samples or monitors; what must run on every worker because it saves
+    (collective under MultiWorkerMirroredStrategy: checkpoints, the best checkpoint of periodic
+    evaluation) writes into its `scratch_dir`."""
+    chief = role is None or role.is_chief
+    out_dir = model_dir if chief else scratch_dir
+    multi_worker = strategy is not None and is_multi_worker(strategy)
     guard = cb.NaNGuard()
-    interrupt = cb.GracefulInterrupt(stream=stream)
-    logger = cb.MetricsLogger(model_dir, steps, batch_size, gan.n_dis, every=log_every, writer=writer,
-                              stream=stream, guard=guard)
-    callbacks = [guard, interrupt, logger,
-                 cb.SampleGrid(model_dir, every=sample_every, seed=seed, total_steps=steps,
-                               writer=writer, guard=guard)]
+    interrupt = cb.GracefulInterrupt(stream=stream, stop_locally=not multi_worker)
+    logger = cb.MetricsLogger(model_dir if chief else None, steps, batch_size, gan.n_dis, every=log_every,
+                              writer=writer, stream=stream, guard=guard)
+    callbacks = [guard, interrupt, logger]
+    if chief:
+        callbacks.append(cb.SampleGrid(model_dir, every=sample_every, seed=seed, total_steps=steps,
+                                       writer=writer, guard=guard))
     if eval_every:
         from tfgan_icr.eval.evaluator import Evaluator
-        best = CheckpointStore(model_dir, gan, max_to_keep=1, subdir=BEST_SUBDIR)
-        callbacks.append(cb.PeriodicEvaluation(Evaluator(stream=stream), eval_every, best, model_dir,
+        best = CheckpointStore(out_dir, gan, max_to_keep=1, subdir=BEST_SUBDIR)
+        callbacks.append(cb.PeriodicEvaluation(Evaluator(stream=stream), eval_every, best, out_dir,
                                                writer=writer, stream=stream, guard=guard))
-    monitor = discriminator_monitor(model_dir, source, writer=writer, stream=stream, guard=guard)
+    monitor = discriminator_monitor(model_dir, source, writer=writer, stream=stream, guard=guard) if chief else None
     if monitor is not None:
         callbacks.append(monitor)
-    callbacks.append(cb.Checkpointer(store, every=checkpoint_every, guard=guard))
-    return callbacks, guard, interrupt, logger
+    checkpointer = cb.Checkpointer(store, every=checkpoint_every, guard=guard)
+    callbacks.append(checkpointer)
+    preemption = None
+    if multi_worker:
+        preemption = cb.WorkerPreemption(strategy, interrupt, checkpointer, scratch_dir)
+        callbacks.append(preemption)
+    return callbacks, guard, interrupt, logger, preemption
 
 
 @gin.configurable(denylist=["model_dir", "stream"])
@@ -92,24 +110,107 @@ def train(model_dir, source=gin.REQUIRED, steps=10000, batch_size=64, batch_size
                     sample_every=(sample_every, 1), checkpoint_every=(checkpoint_every, 1),
                     keep_checkpoints=(keep_checkpoints, 1), steps_per_execution=(steps_per_execution, 1),
                     eval_every=(eval_every, 0))
-    # One writer per model_dir, held before anything there is read or written.
-    with run_dir.RunLock(model_dir, stream=stream):
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+    strategy = strategy_fn()
+    role = worker_role(strategy)
+    # One writer per model_dir, held before anything there is read or written: the chief.
+    # The other workers of a multi-worker run take no lock there and save into a scratch
+    # folder of their own, removed at the end (TensorFlow's multi-worker convention).
+    with contextlib.ExitStack() as stack:
+        if role.is_chief:
+            stack.enter_context(run_dir.RunLock(model_dir, stream=stream))
+        scratch = stack.enter_context(_scratch_dir(role)) if role.num_workers > 1 else None
         try:
             return _train(model_dir, source, steps, batch_size, batch_size_schedule, seed, conditional,
                           log_every, sample_every, checkpoint_every, keep_checkpoints,
-                          steps_per_execution, deterministic, eval_every, strategy_fn, stream)
+                          steps_per_execution, eval_every, strategy, role, scratch, stream)
         except OSError as error:
             if error.filename and os.path.abspath(str(error.filename)).startswith(os.path.abspath(model_dir)):
                 raise run_dir.writable_dir_error(model_dir, error) from None
             raise
+        except (tf.errors.UnavailableError, tf.errors.AbortedError) as error:
+            if role.num_workers == 1:
+                raise
+            # A peer is gone (it failed, or was killed): collectives abort here instead of waiting.
+            raise WorkerLost(f"{role.name}: lost the other workers ({first_line(error)}); see their output, "
+                             f"then start every worker again with the same command (training resumes "
+                             f"from the chief's latest checkpoint)") from None
+
+
+@contextlib.contextmanager
+def _scratch_dir(role):
+    """A multi-worker process's own temporary folder (under $TMPDIR), removed when training
+    ends: the preemption handler's bookkeeping and, on the workers other than the chief,
+    their checkpoints."""
+    path = tempfile.mkdtemp(prefix=f"tfgan_icr-{role.task_type}{role.task_id}-")
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _chief_value(strategy, value):
+    """`value` (an int) as the chief holds it, on every worker: a collective, so every worker
+    calls it at the same point."""
+    chief_replica = 0  # the chief (or worker 0) holds the first replicas
+
+    @tf.function
+    def share():
+        def on_replica():
+            ctx = tf.distribute.get_replica_context()
+            mine = tf.where(ctx.replica_id_in_sync_group == chief_replica,
+                            tf.constant(value, tf.int64), tf.constant(0, tf.int64))
+            return ctx.all_reduce("SUM", mine)
+        return strategy.run(on_replica)
+
+    return int(strategy.experimental_local_results(share())[0].numpy())
+
+
+def _restore(model_dir, gan, store, strategy, role, keep_checkpoints, stream):
+    """Resume from model_dir's newest good checkpoint; returns the step (0: a fresh start).
+
+    Damaged checkpoints are passed over (and moved to checkpoints/damaged/); a checkpoint of
+    another model raises before anything in model_dir is written. Under multi-worker training
+    restoring is collective (sync-on-read variables), so every worker restores the same files
+    of model_dir (a folder they must all read) in the same order; the chief checks that they
+    agree before it repairs anything."""
+    if not is_multi_worker(strategy):
+        start = store.restore(repair=True) or 0
+        restored = store.restored
+    else:
+        reader = store if role.is_chief else CheckpointStore(model_dir, gan, max_to_keep=keep_checkpoints)
+        candidates = reader.candidates()
+        _agree(strategy, role, _step_of_prefix(candidates[0]) if candidates else 0,
+               lambda theirs, mine: f"the chief's newest checkpoint in {reader.directory} is step {theirs}, "
+                                    f"{role.name} sees {mine or 'none'} there: --model_dir must be a folder "
+                                    f"every worker reads (a shared file system)")
+        start = reader.restore() or 0
+        restored = reader.restored
+        _agree(strategy, role, start, lambda theirs, mine: f"the chief restored step {theirs}, {role.name} "
+                                                           f"step {mine} from {reader.directory}")
+        if role.is_chief:
+            store.repair()
+    if start:
+        print(f"resuming from {restored} at step {start}", file=stream, flush=True)
+    return start
+
+
+def _step_of_prefix(prefix):
+    return int(prefix.rsplit("ckpt-", 1)[1])
+
+
+def _agree(strategy, role, value, describe):
+    """Every worker calls this with its `value`; the workers other than the chief raise a
+    CheckpointError (`describe(chief's, mine)`) when theirs differs."""
+    chiefs = _chief_value(strategy, value)
+    if chiefs != value:
+        raise CheckpointError(describe(chiefs, value))
 
 
 def _train(model_dir, source, steps, batch_size, batch_size_schedule, seed, conditional, log_every,
-           sample_every, checkpoint_every, keep_checkpoints, steps_per_execution, deterministic,
-           eval_every, strategy_fn, stream):
-    if deterministic:
-        tf.config.experimental.enable_op_determinism()
-    strategy = strategy_fn()
+           sample_every, checkpoint_every, keep_checkpoints, steps_per_execution, eval_every, strategy,
+           role, scratch_dir, stream):
     replicas = strategy.num_replicas_in_sync
     try:
         phases = make_phases(batch_size, batch_size_schedule, steps)
@@ -137,13 +238,13 @@ def _train(model_dir, source, steps, batch_size, batch_size_schedule, seed, cond
     if steps_per_execution != 1:
         gan.steps_per_execution = steps_per_execution
 
-    store = CheckpointStore(model_dir, gan, max_to_keep=keep_checkpoints)
+    # The chief saves into model_dir; another worker (whose saves only take part in the
+    # collective) keeps its latest one in its scratch folder.
+    store = (CheckpointStore(model_dir, gan, max_to_keep=keep_checkpoints) if role.is_chief
+             else CheckpointStore(scratch_dir, gan, max_to_keep=1))
     configured_rates = learning_rates(gan)
-    # Falls back past damaged checkpoints (moved to checkpoints/damaged/); raises before
-    # anything in model_dir is written when the checkpoint is of another model.
-    start = store.restore(repair=True) or 0
+    start = _restore(model_dir, gan, store, strategy, role, keep_checkpoints, stream)
     if start:
-        print(f"resuming from {store.restored} at step {start}", file=stream, flush=True)
         # The config in force is what runs: its learning rates replace the checkpoint's.
         apply_learning_rates(gan, configured_rates, stream)
     if start >= steps:
@@ -151,13 +252,19 @@ def _train(model_dir, source, steps, batch_size, batch_size_schedule, seed, cond
               f"run again with a larger --steps, e.g. --steps={start + max(steps, 1)}", file=stream)
         return {"step": start, "checkpoint": store.latest}
 
-    _write_run_files(model_dir, spec, start, stream)
-    writer = tf.summary.create_file_writer(os.path.join(model_dir, "tensorboard"))
-    callbacks, guard, interrupt, logger = _callbacks(
+    writer = None
+    if role.is_chief:
+        _write_run_files(model_dir, spec, start, stream)
+        writer = tf.summary.create_file_writer(os.path.join(model_dir, "tensorboard"))
+    callbacks, guard, interrupt, logger, preemption = _callbacks(
         model_dir, gan, store, steps, batch_size, seed, log_every, sample_every, checkpoint_every,
-        eval_every, writer, stream, source=source)
+        eval_every, writer, stream, source=source, role=role, scratch_dir=scratch_dir, strategy=strategy)
+    where = f"writing to {model_dir}"
+    if role.num_workers > 1:
+        where = (f"{role.name} of {role.num_workers} workers, the chief: {where}" if role.is_chief else
+                 f"{role.name} of {role.num_workers} workers: the chief writes to {model_dir}, this one nothing there")
     print(f"training {steps - start} iterations (step {start} -> {steps}), batch {batch_size}, "
-          f"n_dis {gan.n_dis}, {replicas} replica(s); writing to {model_dir}", file=stream, flush=True)
+          f"n_dis {gan.n_dis}, {replicas} replica(s); {where}", file=stream, flush=True)
     started = time.perf_counter()
     try:
         with interrupt.installed():
@@ -174,20 +281,37 @@ def _train(model_dir, source, steps, batch_size, batch_size_schedule, seed, cond
                 if phase.stage is not None:
                     print(f"step {first}: {phase.stage}, batch {phase.batch_size}", file=stream, flush=True)
                 per_iteration = gan.examples_per_iteration(phase.batch_size)
-                dataset = make_dataset(source, batch_size=per_iteration, seed=seed,
-                                       start_example=examples_before(phases, first,
-                                                                     gan.examples_per_iteration))
+                dataset = _phase_dataset(strategy, source, per_iteration, seed,
+                                         examples_before(phases, first, gan.examples_per_iteration))
                 try:
                     gan.fit(dataset, epochs=1, steps_per_epoch=last - first, verbose=0,
                             callbacks=callbacks, shuffle=False)
                 except tf.errors.InvalidArgumentError:
                     _name_undecodable_file(source)
                     raise
-                if interrupt.requested or guard.failure:
+                if _stopped(interrupt, preemption) or guard.failure:
                     break
     finally:
-        writer.flush()
-    return _report(gan, store, guard, interrupt, started, stream)
+        if writer is not None:
+            writer.flush()
+    return _report(gan, store, guard, interrupt, preemption, role, model_dir, started, stream)
+
+
+def _phase_dataset(strategy, source, global_batch, seed, start_example):
+    """The input of one phase, from global example `start_example` on. Under a strategy with
+    several replicas each input pipeline (one per worker) reads only its share of every global
+    batch and batches it per replica (`make_dataset`'s input_context contract), so no two
+    workers read the same examples and resume stays exact; on one device, the plain pipeline."""
+    if strategy.num_replicas_in_sync == 1 and not is_multi_worker(strategy):
+        return make_dataset(source, batch_size=global_batch, seed=seed, start_example=start_example)
+    return strategy.distribute_datasets_from_function(
+        lambda context: make_dataset(source, batch_size=global_batch, seed=seed, start_example=start_example,
+                                     input_context=context))
+
+
+def _stopped(interrupt, preemption):
+    """Training was asked to stop: by a signal here, or (multi-worker) on some worker."""
+    return preemption.stopped_at is not None if preemption is not None else interrupt.requested
 
 
 def _name_undecodable_file(source):
@@ -200,19 +324,29 @@ def _name_undecodable_file(source):
                         f"re-create or remove it") from None
 
 
-def _report(gan, store, guard, interrupt, started, stream):
-    if interrupt.requested and not guard.failure:
-        print(f"interrupted at step {int(gan.global_step.numpy())}; saved {store.latest}. Run the same "
-              f"command to resume.", file=stream, flush=True)
-        # The exit code says which signal: 130 after Ctrl-C, 143 after SIGTERM.
-        raise Interrupted(interrupt.signum or signal.SIGINT)
+def _report(gan, store, guard, interrupt, preemption, role, model_dir, started, stream):
+    step = int(gan.global_step.numpy())
+    # Under multi-worker training every worker prints its weights' digest: equal digests,
+    # equal weights. The checkpoint to name is the chief's, in model_dir.
+    digest = f"; weights {store.weights_digest()}" if role.num_workers > 1 else ""
+    saved = store.latest if role.is_chief else os.path.join(model_dir, CHECKPOINT_SUBDIR, f"ckpt-{step}")
+    if _stopped(interrupt, preemption) and not guard.failure:
+        if preemption is None:
+            print(f"interrupted at step {step}; saved {saved}. Run the same command to resume.",
+                  file=stream, flush=True)
+        else:
+            print(f"interrupted at step {step} with every worker (a worker was signalled); saved {saved}"
+                  f"{digest}. Run the same command on every worker to resume.", file=stream, flush=True)
+        # The exit code says which signal: 130 after Ctrl-C, 143 after SIGTERM (also on the
+        # workers that stopped because another one was signalled).
+        raise Interrupted(interrupt.signum or (signal.SIGINT if preemption is None else signal.SIGTERM))
     if guard.failure:
         step, values = guard.failure
         what = "weights" if guard.kind == "weights" else "loss"
         raise TrainingDiverged(
             f"{what} became NaN/inf at step {step} ({values}); training stopped, the last good checkpoint "
-            f"is {store.latest or 'none'}: lower the learning rates or change the loss, then resume")
+            f"is {(store.latest or 'none') if role.is_chief else 'the newest in ' + os.path.join(model_dir, CHECKPOINT_SUBDIR)}"
+            f": lower the learning rates or change the loss, then resume")
     elapsed = time.perf_counter() - started
-    step = int(gan.global_step.numpy())
-    print(f"done: step {step} in {elapsed:.0f} s; checkpoint {store.latest}", file=stream, flush=True)
-    return {"step": step, "checkpoint": store.latest, "seconds": elapsed}
+    print(f"done: step {step} in {elapsed:.0f} s; checkpoint {saved}{digest}", file=stream, flush=True)
+    return {"step": step, "checkpoint": saved, "seconds": elapsed}

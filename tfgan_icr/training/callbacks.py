@@ -69,13 +69,18 @@ class GracefulInterrupt(keras.callbacks.Callback):
     The exception is not thrown through TensorFlow and Keras internals (which may swallow or
     half-handle it); the loop ends at an iteration boundary, so the state that is saved next
     is consistent.
+
+    stop_locally=False (multi-worker training) only records the signal: a worker that left
+    the loop alone would leave the others waiting in the next collective, so `WorkerPreemption`
+    stops all of them at one common iteration instead.
     """
 
-    def __init__(self, stream=None):
+    def __init__(self, stream=None, stop_locally=True):
         super().__init__()
         self.requested = False
         self.signum = None
         self.stream = stream or sys.stdout
+        self.stop_locally = stop_locally
 
     def _handler(self, signum, frame):
         if self.requested:
@@ -83,8 +88,12 @@ class GracefulInterrupt(keras.callbacks.Callback):
         self.requested = True
         self.signum = signum
         name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
-        print(f"\n{name}: stopping after this iteration and saving (a second signal aborts at once)",
-              file=self.stream, flush=True)
+        if self.stop_locally:
+            print(f"\n{name}: stopping after this iteration and saving (a second signal aborts at once)",
+                  file=self.stream, flush=True)
+        else:
+            print(f"\n{name}: telling the other workers; all of them save at the next common iteration "
+                  f"and stop (a second signal aborts at once)", file=self.stream, flush=True)
 
     @contextlib.contextmanager
     def installed(self):
@@ -99,8 +108,44 @@ class GracefulInterrupt(keras.callbacks.Callback):
                 signal.signal(sig, handler)
 
     def on_train_batch_end(self, batch, logs=None):
-        if self.requested:
+        if self.requested and self.stop_locally:
             self.model.stop_training = True
+
+
+class WorkerPreemption(keras.callbacks.Callback):
+    """Multi-worker training: a SIGTERM or Ctrl-C to any one worker stops every worker at the
+    same iteration, after one checkpoint of that iteration.
+
+    TensorFlow's `PreemptionCheckpointHandler` makes the agreement through the cluster's
+    coordination service: its termination watcher is `interrupt` (a `GracefulInterrupt` that
+    only records the signal); after every iteration each worker asks the handler, which, once
+    the signalled worker has told every peer the iteration to stop at, has all of them save at
+    that iteration through `checkpointer` (every worker saves, since saving is collective: the
+    chief into model_dir, the others into their scratch folders) and then stop. Create it
+    outside `strategy.scope()`, in the main thread.
+    """
+
+    def __init__(self, strategy, interrupt, checkpointer, scratch_dir):
+        super().__init__()
+        self.interrupt = interrupt
+        self.checkpointer = checkpointer
+        self.stopped_at = None  # the step every worker saved and stopped at
+        config = tf.distribute.experimental.TerminationConfig(
+            termination_watcher_fn=lambda: interrupt.requested, exit_fn=self._stop,
+            save_fn=checkpointer.save_now, grace_period=0)
+        # The handler's own bookkeeping checkpoint is never written (save_fn replaces it); its
+        # folder lies in this worker's scratch space.
+        self.handler = tf.distribute.experimental.PreemptionCheckpointHandler(
+            strategy.cluster_resolver, tf.train.Checkpoint(),
+            checkpoint_dir=os.path.join(scratch_dir, "preemption"), termination_config=config)
+
+    def _stop(self):
+        self.stopped_at = _step(self.model)
+        self.model.stop_training = True
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.stopped_at is None:
+            self.handler.save_checkpoint_if_preempted()
 
 
 class MetricsLogger(keras.callbacks.Callback):
@@ -109,7 +154,8 @@ class MetricsLogger(keras.callbacks.Callback):
     def __init__(self, model_dir, total_steps, global_batch_size, n_dis, every=50, writer=None,
                  stream=None, guard=None):
         super().__init__()
-        self.path = os.path.join(model_dir, "metrics.jsonl")
+        # model_dir None (a worker other than the chief): the console line only.
+        self.path = os.path.join(model_dir, "metrics.jsonl") if model_dir else None
         self.total_steps = total_steps
         self.global_batch_size = global_batch_size
         self.n_dis = n_dis
@@ -148,8 +194,9 @@ class MetricsLogger(keras.callbacks.Callback):
                   "images_per_second": it_per_s * self.global_batch_size * self.n_dis,
                   "seconds_per_iteration": 1.0 / it_per_s,
                   "time": time.time()}
-        with open(self.path, "a") as f:
-            f.write(json.dumps(record) + "\n")
+        if self.path:
+            with open(self.path, "a") as f:
+                f.write(json.dumps(record) + "\n")
         if self.writer is not None:
             with self.writer.as_default(step=step):
                 for key, value in record.items():

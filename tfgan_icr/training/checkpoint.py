@@ -23,11 +23,14 @@ warning naming it. A training run (`repair=True`) then moves the damaged files i
 `checkpoints/damaged/` and rewrites the state file, so its next saves overwrite nothing.
 """
 
+import hashlib
 import os
 import re
 import shutil
 import sys
 
+import keras
+import numpy as np
 import tensorflow as tf
 
 from tfgan_icr.errors import CheckpointError, TrainingDiverged, first_line
@@ -54,11 +57,24 @@ def _step_of(prefix):
     return int(match.group(1)) if match else -1
 
 
+def device_copies(variable):
+    """The copies of a (Keras or TensorFlow, distributed or not) variable on this process's
+    devices. Reading them is local: reading a distributed variable as a whole may be a
+    collective (sync-on-read variables such as spectral norm's u all-reduce), which under
+    multi-worker training only works when every worker reads at the same moment."""
+    value = variable.value if isinstance(variable, keras.Variable) else variable
+    if isinstance(value, tf.distribute.DistributedValues):
+        return tuple(value.values)
+    return (value,)
+
+
 def nonfinite_variables(named):
-    """Names of the floating-point variables in ``{name: variable}`` holding NaN or inf."""
+    """Names of the floating-point variables in ``{name: variable}`` holding NaN or inf (in any
+    of their copies on this process's devices)."""
     return [name for name, variable in named.items()
             if tf.as_dtype(variable.dtype).is_floating
-            and not bool(tf.reduce_all(tf.math.is_finite(tf.convert_to_tensor(variable))))]
+            and not all(bool(tf.reduce_all(tf.math.is_finite(tf.convert_to_tensor(copy))))
+                        for copy in device_copies(variable))]
 
 
 def learning_rates(gan):
@@ -107,6 +123,29 @@ def _unescape(local_name):
     return "".join(out)
 
 
+def weights_digest(named_arrays):
+    """A short hex digest of ``{name: array}`` (names, dtypes, shapes and bytes, in name
+    order): two equal digests mean the same weights, bit for bit."""
+    digest = hashlib.sha256()
+    for name in sorted(named_arrays):
+        array = np.ascontiguousarray(named_arrays[name])
+        digest.update(f"{name}:{array.dtype}:{array.shape}:".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()[:16]
+
+
+def checkpoint_weights_digest(path):
+    """`weights_digest` of the networks' weights stored in the checkpoint at ``path`` (the
+    same value `CheckpointStore.weights_digest` gives for the GAN that saved it)."""
+    reader = tf.train.load_checkpoint(path)
+    arrays = {}
+    for key, _ in tf.train.list_variables(path):
+        network, _, rest = key.partition("/")
+        if network in ("generator", "discriminator", "ema_generator") and rest.endswith(_VALUE_SUFFIX):
+            arrays[f"{network}/{_unescape(rest[:-len(_VALUE_SUFFIX)])}"] = reader.get_tensor(key)
+    return weights_digest(arrays)
+
+
 def saved_network_shapes(path, network_name):
     """``{variable path: shape}`` of one network as stored in the checkpoint at ``path``."""
     prefix = network_name + "/"
@@ -131,6 +170,7 @@ class CheckpointStore:
         self.max_to_keep = max_to_keep
         self.warnings = warnings or sys.stderr
         self.restored = None  # the checkpoint the last restore() used
+        self.skipped = []  # the damaged checkpoints it passed over
         self.manager = None
         self.state_problem = None
         self._make_manager()
@@ -169,6 +209,11 @@ class CheckpointStore:
         for prefix in listed + self.on_disk():
             by_step.setdefault(_step_of(prefix), prefix)
         return [by_step[step] for step in sorted(by_step, reverse=True)]
+
+    def weights_digest(self):
+        """`weights_digest` of the networks' current weights (G, D, EMA G)."""
+        return weights_digest({f"{net}/{path}": device_copies(variable)[0].numpy()
+                               for net, variables in self.state.items() for path, variable in variables.items()})
 
     def nonfinite(self):
         """Names of the variables (networks, optimizer slots) that hold NaN or inf."""
@@ -289,10 +334,19 @@ class CheckpointStore:
         if damaged:
             print(f"warning: using {self.restored} instead of the damaged "
                   f"{', '.join(os.path.basename(d) for d in damaged)}", file=self.warnings, flush=True)
-        listed = {_step_of(p) for p in self.manager.checkpoints} if self.manager is not None else set()
-        if repair and (damaged or self.state_problem or listed != {_step_of(p) for p in self.on_disk()}):
-            self._repair(damaged)
+        self.skipped = damaged
+        if repair:
+            self.repair()
         return int(self.gan.global_step.numpy())
+
+    def repair(self):
+        """After a restore: move the damaged checkpoints it skipped to `checkpoints/damaged/` and
+        rewrite the state file to list what is left, when anything needs it (training runs
+        only: `restore(repair=True)`, or, in multi-worker training, the chief once every worker
+        has restored)."""
+        listed = {_step_of(p) for p in self.manager.checkpoints} if self.manager is not None else set()
+        if self.skipped or self.state_problem or listed != {_step_of(p) for p in self.on_disk()}:
+            self._repair(self.skipped)
 
     def _repair(self, damaged):
         """Move damaged checkpoints aside and rewrite the state file (training runs only)."""

@@ -1,5 +1,7 @@
 """tf.distribute strategies by name, so a config or a flag picks the hardware."""
 
+from typing import NamedTuple
+
 import gin
 import tensorflow as tf
 
@@ -43,3 +45,35 @@ def make_strategy(kind="default", tpu="", logical_cpus=0):
     tf.config.experimental_connect_to_cluster(resolver)
     tf.tpu.experimental.initialize_tpu_system(resolver)
     return tf.distribute.TPUStrategy(resolver)
+
+
+
+class WorkerRole(NamedTuple):
+    """Where this process stands in a multi-worker cluster (one process: the chief of one)."""
+    task_type: str
+    task_id: int
+    num_workers: int
+    is_chief: bool
+
+    @property
+    def name(self):
+        return f"{self.task_type} {self.task_id}"
+
+
+def worker_role(strategy):
+    """This process's `WorkerRole` from the strategy's cluster resolver (TF_CONFIG for
+    MultiWorkerMirroredStrategy). The chief is the "chief" task, else worker 0 when the
+    cluster has no chief (TensorFlow's convention); a process outside a cluster is the chief."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    spec = resolver.cluster_spec().as_dict() if resolver is not None else {}
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) or not spec:
+        return WorkerRole("chief", 0, 1, True)
+    task_type, task_id = resolver.task_type, int(resolver.task_id or 0)
+    num_workers = sum(len(spec.get(job, ())) for job in ("chief", "worker"))
+    is_chief = task_type == "chief" or (task_type == "worker" and task_id == 0 and "chief" not in spec)
+    return WorkerRole(task_type, task_id, num_workers, is_chief)
+
+
+def is_multi_worker(strategy):
+    """True for a MultiWorkerMirroredStrategy spanning more than one process."""
+    return worker_role(strategy).num_workers > 1

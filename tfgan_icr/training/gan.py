@@ -21,6 +21,7 @@ from tfgan_icr import sampling
 from tfgan_icr.errors import ConfigError
 from tfgan_icr.models.base import DiscriminatorOutput
 from tfgan_icr.training.context import StepContext
+from tfgan_icr.training.distribute import is_multi_worker
 from tfgan_icr.training.precision import DynamicLossScale, check_precision, policy_scope
 from tfgan_icr.training.schedules import value_at
 from tfgan_icr.training.terms import as_terms
@@ -148,6 +149,16 @@ class GAN(keras.Model):
         self.g_optimizer.build(_trainable_by_name(self.generator))
         self.d_optimizer.build(_trainable_by_name(self.discriminator))
         self.built = True
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # `fit` under a strategy first builds the model symbolically from one batch, reduced
+        # across replicas with `strategy.reduce` on the whole (images, labels) structure,
+        # which MultiWorkerMirroredStrategy refuses ("Attempt to convert a value (PerReplica
+        # ...) to a Tensor"; keras-team/keras#20585). `build_all` has created every variable
+        # already, so there is nothing to build.
+        if self.built and self.g_optimizer.built and self.d_optimizer.built:
+            return
+        super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
     def call(self, z, labels=None, training=False):
         return self.generator(z, labels, training=training)
@@ -353,7 +364,12 @@ class GAN(keras.Model):
         self._update_ema()
         self.global_step.assign_add(1)
         ctx = tf.distribute.get_replica_context()
-        return {name: ctx.all_reduce("MEAN", tf.cast(value, tf.float32)) for name, value in logs.items()}
+        logs = {name: ctx.all_reduce("MEAN", tf.cast(value, tf.float32)) for name, value in logs.items()}
+        if is_multi_worker(tf.distribute.get_strategy()):
+            # Keras reduces each log over workers with `strategy.reduce("MEAN", v, axis=0)`,
+            # which refuses scalars: give it vectors of one (the same value on every replica).
+            logs = {name: tf.reshape(value, [1]) for name, value in logs.items()}
+        return logs
 
     def inference_generator(self, use_ema=True):
         """The network to sample from: the EMA generator when there is one (and use_ema), else G."""
