@@ -24,7 +24,7 @@ from tfgan_icr.training.monitors import discriminator_monitor
 from tfgan_icr.training.builder import FULL_CONFIG, MODEL_SPEC, OPERATIVE_CONFIG, build_gan
 from tfgan_icr.training.checkpoint import (BEST_SUBDIR, CHECKPOINT_SUBDIR, CheckpointStore,
                                            DamagedCheckpoint, apply_learning_rates, learning_rates)
-from tfgan_icr.training.distribute import is_multi_worker, make_strategy, worker_role
+from tfgan_icr.training.distribute import chief_value, is_multi_worker, make_strategy, worker_role
 from tfgan_icr.training.phases import examples_before, make_phases
 
 
@@ -57,10 +57,11 @@ def _write_run_files(model_dir, spec, start, stream):
 def _callbacks(model_dir, gan, store, steps, batch_size, seed, log_every, sample_every,
                checkpoint_every, eval_every, writer, stream, source=None, role=None, scratch_dir=None,
                strategy=None):
-    """The run's callbacks. A worker other than the chief (`role`) writes nothing in model_dir:
-    no metrics.jsonl, samples or monitors; what must run on every worker because it saves
-    (collective under MultiWorkerMirroredStrategy: checkpoints, the best checkpoint of periodic
-    evaluation) writes into its `scratch_dir`."""
+    """The run's callbacks. Under multi-worker training every worker runs all of them at the
+    same iterations: calling a network outside the train step can be collective (reading a
+    sync-on-read variable such as spectral norm's u all-reduces over the workers), and so is
+    saving. A worker other than the chief (`role`) writes what they write into its
+    `scratch_dir` (removed at the end), logs to its console only and has no TensorBoard."""
     chief = role is None or role.is_chief
     out_dir = model_dir if chief else scratch_dir
     multi_worker = strategy is not None and is_multi_worker(strategy)
@@ -68,16 +69,19 @@ def _callbacks(model_dir, gan, store, steps, batch_size, seed, log_every, sample
     interrupt = cb.GracefulInterrupt(stream=stream, stop_locally=not multi_worker)
     logger = cb.MetricsLogger(model_dir if chief else None, steps, batch_size, gan.n_dis, every=log_every,
                               writer=writer, stream=stream, guard=guard)
-    callbacks = [guard, interrupt, logger]
-    if chief:
-        callbacks.append(cb.SampleGrid(model_dir, every=sample_every, seed=seed, total_steps=steps,
-                                       writer=writer, guard=guard))
+    callbacks = [guard, interrupt, logger,
+                 cb.SampleGrid(out_dir, every=sample_every, seed=seed, total_steps=steps, writer=writer,
+                               guard=guard)]
     if eval_every:
         from tfgan_icr.eval.evaluator import Evaluator
         best = CheckpointStore(out_dir, gan, max_to_keep=1, subdir=BEST_SUBDIR)
-        callbacks.append(cb.PeriodicEvaluation(Evaluator(stream=stream), eval_every, best, out_dir,
-                                               writer=writer, stream=stream, guard=guard))
-    monitor = discriminator_monitor(model_dir, source, writer=writer, stream=stream, guard=guard) if chief else None
+        # The chief decides what is a new best (the workers' FIDs could differ in the last bit
+        # on other hardware; saving it is collective, so all must agree).
+        agree = (lambda value: chief_value(strategy, value)) if multi_worker else None
+        callbacks.append(cb.PeriodicEvaluation(
+            Evaluator(stream=stream), eval_every, best, out_dir, writer=writer, stream=stream, guard=guard,
+            known_best=os.path.join(model_dir, BEST_SUBDIR, cb.BEST_RECORD), agree=agree))
+    monitor = discriminator_monitor(out_dir, source, writer=writer, stream=stream, guard=guard)
     if monitor is not None:
         callbacks.append(monitor)
     checkpointer = cb.Checkpointer(store, every=checkpoint_every, guard=guard)
@@ -150,23 +154,6 @@ def _scratch_dir(role):
         shutil.rmtree(path, ignore_errors=True)
 
 
-def _chief_value(strategy, value):
-    """`value` (an int) as the chief holds it, on every worker: a collective, so every worker
-    calls it at the same point."""
-    chief_replica = 0  # the chief (or worker 0) holds the first replicas
-
-    @tf.function
-    def share():
-        def on_replica():
-            ctx = tf.distribute.get_replica_context()
-            mine = tf.where(ctx.replica_id_in_sync_group == chief_replica,
-                            tf.constant(value, tf.int64), tf.constant(0, tf.int64))
-            return ctx.all_reduce("SUM", mine)
-        return strategy.run(on_replica)
-
-    return int(strategy.experimental_local_results(share())[0].numpy())
-
-
 def _restore(model_dir, gan, store, strategy, role, keep_checkpoints, stream):
     """Resume from model_dir's newest good checkpoint; returns the step (0: a fresh start).
 
@@ -203,7 +190,7 @@ def _step_of_prefix(prefix):
 def _agree(strategy, role, value, describe):
     """Every worker calls this with its `value`; the workers other than the chief raise a
     CheckpointError (`describe(chief's, mine)`) when theirs differs."""
-    chiefs = _chief_value(strategy, value)
+    chiefs = chief_value(strategy, value)
     if chiefs != value:
         raise CheckpointError(describe(chiefs, value))
 

@@ -306,13 +306,20 @@ class Checkpointer(keras.callbacks.Callback):
         self.save_now()  # also after a Ctrl-C: training ends at an iteration boundary
 
 
+BEST_RECORD = "best.json"
+
+
 class PeriodicEvaluation(keras.callbacks.Callback):
     """Every `every` iterations: FID/KID of the (EMA) generator, logged like `--mode=eval`;
     the checkpoint with the lowest FID so far is kept in `<model_dir>/best/`. FIDs at
     different resolutions (a growing model) do not compare: the first evaluation at a higher
     resolution replaces the best, and lower FIDs at that resolution do after it."""
 
-    def __init__(self, evaluator, every, best_store, model_dir, writer=None, stream=None, guard=None):
+    def __init__(self, evaluator, every, best_store, model_dir, writer=None, stream=None, guard=None,
+                 known_best=None, agree=None):
+        """known_best: the best.json to start from (default: the one beside best_store's
+        checkpoints; a multi-worker run's other workers read the chief's). agree: int -> int,
+        the chief's value on every worker (multi-worker: they save a new best together)."""
         super().__init__()
         self.evaluator = evaluator
         self.every = max(1, int(every))
@@ -321,10 +328,12 @@ class PeriodicEvaluation(keras.callbacks.Callback):
         self.writer = writer
         self.stream = stream or sys.stdout
         self.guard = guard
-        self.best_path = os.path.join(best_store.directory, "best.json")
+        self.agree = agree
+        self.best_path = os.path.join(best_store.directory, BEST_RECORD)
+        known_best = known_best or self.best_path
         self.best_fid = self.best_resolution = None
-        if os.path.exists(self.best_path):
-            with open(self.best_path) as f:
+        if os.path.exists(known_best):
+            with open(known_best) as f:
                 best = json.load(f)
             self.best_fid, self.best_resolution = best["fid"], best.get("resolution")
 
@@ -344,7 +353,10 @@ class PeriodicEvaluation(keras.callbacks.Callback):
         with self.model.inference() as (net, truncation):
             results = self.evaluator(net, truncation=truncation)
         log_results(self.model_dir, step, results, writer=self.writer, stream=self.stream)
-        if self._is_better(results):
+        better = self._is_better(results)
+        if self.agree is not None:
+            better = bool(self.agree(int(better)))
+        if better:
             from tfgan_icr.training.checkpoint import NonFiniteWeights
             try:
                 path = self.best_store.save()

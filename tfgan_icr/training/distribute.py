@@ -77,3 +77,19 @@ def worker_role(strategy):
 def is_multi_worker(strategy):
     """True for a MultiWorkerMirroredStrategy spanning more than one process."""
     return worker_role(strategy).num_workers > 1
+
+
+def chief_value(strategy, value):
+    """The int `value` as the chief holds it, on every worker (a collective: every worker
+    calls it at the same point). The chief, or worker 0, holds the first replicas."""
+
+    @tf.function
+    def share():
+        def on_replica():
+            ctx = tf.distribute.get_replica_context()
+            mine = tf.where(ctx.replica_id_in_sync_group == 0, tf.constant(value, tf.int64),
+                            tf.constant(0, tf.int64))
+            return ctx.all_reduce("SUM", mine)
+        return strategy.run(on_replica)
+
+    return int(strategy.experimental_local_results(share())[0].numpy())
