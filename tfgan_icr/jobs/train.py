@@ -3,6 +3,7 @@
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import sys
@@ -24,7 +25,8 @@ from tfgan_icr.training.monitors import discriminator_monitor
 from tfgan_icr.training.builder import FULL_CONFIG, MODEL_SPEC, OPERATIVE_CONFIG, build_gan
 from tfgan_icr.training.checkpoint import (BEST_SUBDIR, CHECKPOINT_SUBDIR, CheckpointStore,
                                            DamagedCheckpoint, apply_learning_rates, learning_rates)
-from tfgan_icr.training.distribute import chief_value, is_multi_worker, make_strategy, worker_role
+from tfgan_icr.training.distribute import (chief_value, is_multi_worker, is_peer_failure, make_strategy,
+                                          worker_role)
 from tfgan_icr.training.phases import examples_before, make_phases
 
 
@@ -133,13 +135,21 @@ def train(model_dir, source=gin.REQUIRED, steps=10000, batch_size=64, batch_size
             if error.filename and os.path.abspath(str(error.filename)).startswith(os.path.abspath(model_dir)):
                 raise run_dir.writable_dir_error(model_dir, error) from None
             raise
-        except (tf.errors.UnavailableError, tf.errors.AbortedError) as error:
-            if role.num_workers == 1:
+        except tf.errors.OpError as error:
+            if role.num_workers == 1 or not is_peer_failure(error):
                 raise
             # A peer is gone (it failed, or was killed): collectives abort here instead of waiting.
-            raise WorkerLost(f"{role.name}: lost the other workers ({first_line(error)}); see their output, "
+            raise WorkerLost(f"{role.name}: lost the other workers ({_peer_reason(error)}); see their output, "
                              f"then start every worker again with the same command (training resumes "
                              f"from the chief's latest checkpoint)") from None
+
+
+def _peer_reason(error):
+    """The line of a collective's error that says what happened ("Graph execution error:"
+    alone, its first line, says nothing)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    telling = [line for line in lines if re.search(r"aborted|closed|unavailable|connect|peer", line, re.I)]
+    return (telling or [first_line(error)])[0][:300]
 
 
 @contextlib.contextmanager

@@ -34,6 +34,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfgan_icr.errors import CheckpointError, TrainingDiverged, first_line
+from tfgan_icr.training.distribute import is_peer_failure
 from tfgan_icr.training.variables import first_difference, named_variables, shapes_of
 
 CHECKPOINT_SUBDIR = "checkpoints"
@@ -246,6 +247,8 @@ class CheckpointStore:
             return self.manager.save(checkpoint_number=self.gan.global_step)
         except (tf.errors.OpError, OSError) as error:
             self._remove_temporary()
+            if isinstance(error, tf.errors.OpError) and is_peer_failure(error):
+                raise  # multi-worker: another worker is gone (the train job says so), not the disk
             reason = error.strerror if isinstance(error, OSError) else first_line(error)
             raise CheckpointError(
                 f"could not save checkpoint {os.path.join(self.directory, f'ckpt-{step}')}: {reason}; "

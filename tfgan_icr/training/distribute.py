@@ -93,3 +93,10 @@ def chief_value(strategy, value):
         return strategy.run(on_replica)
 
     return int(strategy.experimental_local_results(share())[0].numpy())
+
+
+def is_peer_failure(error):
+    """Whether a TensorFlow error comes from a collective whose peer is gone or out of step
+    (another worker failed, was killed, or stopped alone)."""
+    return (isinstance(error, (tf.errors.UnavailableError, tf.errors.AbortedError, tf.errors.CancelledError))
+            or "Collective ops is aborted" in str(error))
