@@ -1,21 +1,22 @@
 """The training bench's utilisation outputs through its command line (its own process: absl
 flags of tfgan_icr.main and tfgan_icr.bench cannot share one): the FLOP count and GFLOP/s,
-the measured conv rate, the breakdown of the iteration and the TensorBoard profile."""
+the measured conv rate and the TensorBoard profile; --breakdown's refusal (the breakdown
+itself is checked in process, in test_flops.py)."""
 
 import json
 import os
 
 from helpers import run_cli
 
-TINY = ["train.batch_size = 4", "build_gan.n_dis = 2", "sndcgan_generator.ch = 8", "sndcgan_discriminator.ch = 8",
+TINY = ["train.batch_size = 4", "sndcgan_generator.ch = 8", "sndcgan_discriminator.ch = 8",
         "sndcgan_generator.z_dim = 16", "conv_rate.batch_size = 2", "conv_rate.channels = 16",
         "conv_rate.min_seconds = 0.1"]
 
 
-def test_bench_reports_flops_conv_rate_breakdown_and_writes_a_profile(tmp_path):
+def test_bench_reports_flops_conv_rate_and_writes_a_profile(tmp_path):
     profile = tmp_path / "profile"
     result = run_cli("--gin_config=quickstart", "--iterations=1", "--warmup=1", "--conv_rate",
-                     "--breakdown", f"--profile={profile}", "--profile_steps=1",
+                     f"--profile={profile}", "--profile_steps=1",
                      *[f"--gin_bindings={b}" for b in TINY], module="tfgan_icr.bench")
     assert result.returncode == 0, result.stderr[-3000:]
     lines = result.stdout.strip().splitlines()
@@ -31,12 +32,6 @@ def test_bench_reports_flops_conv_rate_breakdown_and_writes_a_profile(tmp_path):
     assert rate["dtype"] == "float32" and rate["shape"].startswith("2x16x16x16 -> 16")
     assert rate["gflop_per_second"] > 0
     assert record["utilisation_of_conv_rate"] == record["gflop_per_second"] / rate["gflop_per_second"]
-
-    # The three parts are the whole iteration: the same convolutions and products.
-    parts = record["breakdown"]
-    names = ("generator_passes", "discriminator_updates", "generator_update")
-    assert sum(parts[n]["conv_matmul_flop"] for n in names) == record["conv_matmul_flop_per_iteration"]
-    assert all(parts[n]["seconds"] > 0 for n in names)
 
     written = record["profile"]["files"]
     assert any(f.startswith("plugins/profile/") and f.endswith(".xplane.pb") for f in written)

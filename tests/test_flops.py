@@ -92,3 +92,17 @@ def test_conv_rate_counts_the_convolution_it_times():
     assert rate["flop_per_call"] == 2 * (2 * 8 * 8 * 4) * (3 * 3 * 4)   # outputs x (kernel x in-channels) MACs
     assert rate["dtype"] == "bfloat16" and rate["calls"] >= 3
     assert rate["gflop_per_second"] == pytest.approx(rate["flop_per_call"] * rate["calls"] / rate["seconds"] / 1e9)
+
+
+def test_the_breakdown_parts_are_the_whole_iteration():
+    from tfgan_icr.training.benchmark import iteration_breakdown
+
+    gan = hand_gan(n_dis=2)
+    parts = iteration_breakdown(gan, 4, (SIZE, SIZE, CH), repeats=1)
+    names = ("generator_passes", "discriminator_updates", "generator_update")
+    assert [parts[n]["calls_per_iteration"] for n in names] == [2, 2, 1]
+    # The same convolutions and products as the whole step, part by part as counted by hand.
+    assert sum(parts[n]["conv_matmul_flop"] for n in names) == hand_count(4, 2)
+    assert parts["generator_passes"]["conv_matmul_flop"] == 2 * (2 * 4 * Z * SIZE * SIZE * CH)
+    assert all(parts[n]["seconds"] > 0 for n in names)
+    assert parts["sum_seconds"] == pytest.approx(sum(parts[n]["seconds"] for n in names))
