@@ -6,6 +6,8 @@ itself is checked in process, in test_flops.py)."""
 import json
 import os
 
+import pytest
+
 from helpers import run_cli
 
 TINY = ["train.batch_size = 4", "sndcgan_generator.ch = 8", "sndcgan_discriminator.ch = 8",
@@ -38,9 +40,13 @@ def test_bench_reports_flops_conv_rate_and_writes_a_profile(tmp_path):
     assert all(os.path.getsize(profile / f) > 0 for f in written)
 
 
-def test_breakdown_refuses_gradient_accumulation_in_one_line():
-    result = run_cli("--gin_config=quickstart", "--iterations=1", "--warmup=1", "--breakdown", "--noflops",
-                     *[f"--gin_bindings={b}" for b in TINY + ["build_gan.accumulation_steps = 2"]],
-                     module="tfgan_icr.bench")
+@pytest.mark.parametrize("args, message", [
+    (["--breakdown", "--gin_bindings=build_gan.accumulation_steps = 2"], "error: --breakdown times the parts"),
+    (["--profile=/proc/no_such_dir/profile"], "error: --profile=/proc/no_such_dir/profile: cannot create"),
+])
+def test_bad_utilisation_options_are_refused_in_one_line_before_timing(args, message):
+    result = run_cli("--gin_config=quickstart", "--iterations=1", "--warmup=1", "--noflops",
+                     *[f"--gin_bindings={b}" for b in TINY], *args, module="tfgan_icr.bench")
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines()[-1].startswith("error: --breakdown times the parts")
+    assert result.stderr.strip().splitlines()[-1].startswith(message)
+    assert "s/iteration" not in result.stdout

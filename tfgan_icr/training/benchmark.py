@@ -52,6 +52,8 @@ def bench(iterations, warmup, image_size=32, channels=3, num_classes=0, batch_si
         gan.build_all()
     if breakdown:  # refused before anything is timed
         check_breakdown(gan, strategy.num_replicas_in_sync)
+    if profile_dir:
+        _check_writable(profile_dir)
     per_iteration = gan.n_dis * batch_size
     rng = tf.random.Generator.from_seed(seed)
     images = tf.clip_by_value(rng.normal([per_iteration, image_size, image_size, channels]), -1, 1)
@@ -204,6 +206,18 @@ def iteration_breakdown(gan, batch_size, image_shape, repeats=2, replicas=1):
                         "calls_per_iteration": times[name]}
     result["sum_seconds"] = sum(part["seconds"] for part in result.values())
     return result
+
+
+def _check_writable(folder):
+    from tfgan_icr.errors import ConfigError
+
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as error:
+        raise ConfigError(f"--profile={folder}: cannot create that folder ({error.strerror}): "
+                          "give a writable one") from error
+    if not os.access(folder, os.W_OK):
+        raise ConfigError(f"--profile={folder} is not writable: give a writable folder")
 
 
 def write_profile(gan, dataset, logdir, steps):
