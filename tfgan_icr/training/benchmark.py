@@ -106,7 +106,6 @@ def bench(iterations, warmup, image_size=32, channels=3, num_classes=0, batch_si
                                                   replicas=strategy.num_replicas_in_sync)
     if profile_dir:
         result["profile"] = write_profile(gan, dataset, profile_dir, profile_steps)
-    result["peak_rss_mb"] = peak_rss_mb()
     return result
 
 
