@@ -1,7 +1,11 @@
-"""Seconds per iteration of one config in float32 and in mixed_bfloat16, interleaved in one
-process (so a shared machine disturbs both alike):
+"""Seconds per iteration, FLOP and utilisation of configs in float32 and in mixed_bfloat16,
+interleaved in one process (so a shared machine disturbs both alike):
 
-    python scripts/precision_speed.py sndcgan_cifar10 --iterations=3 --rounds=2
+    python scripts/precision_speed.py sndcgan_cifar10 resnet_cifar10 --iterations=2 --rounds=1
+
+Each precision's row also has this machine's 3x3 convolution rate measured in that
+precision right after the config's iterations (`tfgan_icr.training.benchmark.conv_rate`),
+and the iteration's rate as a percentage of it.
 """
 
 import argparse
@@ -10,28 +14,39 @@ import json
 from tfgan_icr import config
 from tfgan_icr.cli import import_tensorflow_quietly
 
+HEADER = ("| config | precision | FLOP / iteration | s / iteration | GFLOP/s | conv rate (GFLOP/s) "
+          "| % of conv rate | speed-up |\n|---|---|---|---|---|---|---|---|")
+
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("config")
+    parser.add_argument("configs", nargs="+")
     parser.add_argument("--iterations", type=int, default=3)
+    parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--precisions", default="float32,mixed_bfloat16")
+    parser.add_argument("--bindings", action="append", default=[], help="extra gin binding, repeatable")
     args = parser.parse_args()
     import_tensorflow_quietly()
     from tfgan_icr.training.benchmark import bench
-    times = {}
+    results = {}
     for _ in range(args.rounds):
+        for name in args.configs:
+            for precision in args.precisions.split(","):
+                config.parse([name], [f"build_gan.precision = '{precision}'", *args.bindings])
+                result = bench(args.iterations, args.warmup, measure_conv_rate=True)
+                results.setdefault((name, precision), []).append(result)
+                print(json.dumps({"config": name, **result}), flush=True)
+    print(HEADER)
+    for name in args.configs:
+        base = None
         for precision in args.precisions.split(","):
-            config.parse([args.config], [f"build_gan.precision = '{precision}'"])
-            result = bench(args.iterations, 1)
-            times.setdefault(precision, []).append(result["seconds_per_iteration"])
-    best = {p: min(t) for p, t in times.items()}
-    base = best.get("float32")
-    for precision, seconds in best.items():
-        speedup = f"{base / seconds:.2f}x" if base else "-"
-        print(f"| `{args.config}` | {precision} | {seconds:.3f} | {speedup} |")
-    print(json.dumps({"config": args.config, "seconds_per_iteration": times}))
+            best = min(results[(name, precision)], key=lambda r: r["seconds_per_iteration"])
+            seconds = best["seconds_per_iteration"]
+            base = base or seconds
+            print(f"| `{name}` | {precision} | {best['flop_per_iteration'] / 1e12:.3f} T | {seconds:.3f} "
+                  f"| {best['gflop_per_second']:.0f} | {best['conv_rate']['gflop_per_second']:.0f} "
+                  f"| {100 * best['utilisation_of_conv_rate']:.0f}% | {base / seconds:.2f}x |")
 
 
 if __name__ == "__main__":

@@ -28,6 +28,9 @@ def test_config_builds_and_runs_one_iteration(name):
     assert record["iterations"] == 1 and record["batch_size"] == 4
     assert record["seconds_per_iteration"] > 0 and record["peak_rss_mb"] > 0
     assert record["generator_params"] > 0 and record["discriminator_params"] > 0
+    # The FLOP count covers the config's whole step: every op with a FLOP statistic had shapes.
+    assert 0 < record["conv_matmul_flop_per_iteration"] <= record["flop_per_iteration"]
+    assert record["flop_unknown_shape_ops"] == []
 
 
 def test_pipeline_benchmark_reads_the_real_data():

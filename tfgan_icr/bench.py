@@ -19,12 +19,16 @@ from tfgan_icr.cli import exit_on_user_error, import_tensorflow_quietly, run_app
 
 USAGE = """\
 usage: python -m tfgan_icr.bench [--gin_config=FILE ...] [--gin_bindings=...] [--mode=train|pipeline]
-                                 [--iterations=N] [--warmup=N]
+                                 [--iterations=N] [--warmup=N] [--conv_rate] [--breakdown]
+                                 [--profile=DIR] [--profile_steps=N] [--noflops]
        python -m tfgan_icr.bench --mode=pipeline --data_dir=DIR [--make_synthetic=N]
                                  [--image_size=128] [--batch_size=64] [--steps=N]
 
 Times a config; the last line printed is one JSON object (iterations_per_second,
-images_per_second, seconds_per_iteration, peak_rss_mb, ...).
+images_per_second, seconds_per_iteration, peak_rss_mb, flop_per_iteration, gflop_per_second, ...).
+FLOP are counted on the traced step (1 multiply-add = 2 FLOP); --conv_rate also times this
+machine's 3x3 convolution in the step's compute dtype, so the step's rate reads as a fraction
+of what the device reaches.
 
 modes:
   train     (default) N full training iterations on synthetic inputs of the configured shape
@@ -33,6 +37,8 @@ modes:
 examples:
   python -m tfgan_icr.bench --gin_config=quickstart --iterations=20
   python -m tfgan_icr.bench --gin_config=quickstart --gin_bindings='build_gan.jit_compile = True'
+  python -m tfgan_icr.bench --gin_config=resnet_cifar10 --iterations=2 --warmup=1 --conv_rate --breakdown
+  python -m tfgan_icr.bench --gin_config=quickstart --profile=/tmp/profile   # then: tensorboard --logdir=/tmp/profile
   python -m tfgan_icr.bench --gin_config=quickstart --mode=pipeline --iterations=200
   python -m tfgan_icr.bench --mode=pipeline --data_dir=/tmp/synth --make_synthetic=2000 --image_size=128
   python -m tfgan_icr.bench --mode=pipeline --data_dir=/data/imagenet/train --image_size=128 --batch_size=256"""
@@ -43,6 +49,15 @@ flags.DEFINE_multi_string("gin_bindings", [], "extra gin binding, repeatable, e.
 flags.DEFINE_integer("iterations", 20, "timed iterations (train) or batches (pipeline)")
 flags.DEFINE_integer("warmup", 3, "untimed iterations first (tracing, autotuning)")
 flags.DEFINE_enum("mode", "train", ["train", "pipeline"], "train or pipeline")
+flags.DEFINE_bool("flops", True, "train mode: count the iteration's FLOP on the traced step "
+                  "and report GFLOP/s")
+flags.DEFINE_bool("conv_rate", False, "train mode: also measure this machine's 3x3 conv rate "
+                  "in the step's compute dtype (gin conv_rate.*) and the step's share of it")
+flags.DEFINE_bool("breakdown", False, "train mode: also time the iteration's parts apart (G passes "
+                  "for D's fake batches, D updates, G update)")
+flags.DEFINE_string("profile", None, "train mode: write a TensorBoard profile of --profile_steps "
+                    "iterations after the timed ones to this folder")
+flags.DEFINE_integer("profile_steps", 2, "iterations in the --profile trace")
 flags.DEFINE_string("data_dir", None, "pipeline mode: a folder of class folders of JPEGs "
                     "(instead of the config's source)")
 flags.DEFINE_integer("image_size", 128, "pipeline mode with --data_dir: output size")
@@ -64,10 +79,36 @@ def run(argv):
         return
     config.parse(FLAGS.gin_config or [config.DEFAULT_CONFIG], FLAGS.gin_bindings)
     if FLAGS.mode == "train":
-        result = bench(FLAGS.iterations, FLAGS.warmup)
+        result = bench(FLAGS.iterations, FLAGS.warmup, count_flops=FLAGS.flops,
+                       measure_conv_rate=FLAGS.conv_rate, breakdown=FLAGS.breakdown,
+                       profile_dir=FLAGS.profile, profile_steps=FLAGS.profile_steps)
+        print(utilisation_summary(result))
     else:
         result = bench_pipeline(FLAGS.iterations, FLAGS.warmup)
     print(json.dumps(result))
+
+
+def utilisation_summary(result):
+    """Human-readable lines of a train-mode result: speed, FLOP, utilisation, breakdown."""
+    lines = [f"{result['seconds_per_iteration']:.3f} s/iteration ({result['precision']}, batch "
+             f"{result['batch_size']}, n_dis {result['n_dis']}, {result['device']})"]
+    if "flop_per_iteration" in result:
+        lines.append(f"FLOP per iteration: {result['flop_per_iteration'] / 1e9:.2f} G "
+                     f"({result['flop_convention']}); achieved {result['gflop_per_second']:.1f} GFLOP/s")
+    if "conv_rate" in result:
+        rate = result["conv_rate"]
+        line = (f"conv rate ({rate['dtype']}, {rate['shape']}): {rate['gflop_per_second']:.1f} GFLOP/s")
+        if "utilisation_of_conv_rate" in result:
+            line += f"; the step runs at {100 * result['utilisation_of_conv_rate']:.0f}% of it"
+        lines.append(line)
+    for name, part in result.get("breakdown", {}).items():
+        if isinstance(part, dict):
+            lines.append(f"  {name} (x{part['calls_per_iteration']}): {part['seconds']:.3f} s, "
+                         f"{part['flop'] / 1e9:.2f} GFLOP, {part['gflop_per_second']:.1f} GFLOP/s")
+    if "profile" in result:
+        lines.append(f"profile of {result['profile']['steps']} iteration(s) in {result['profile']['dir']} "
+                     f"(tensorboard --logdir={result['profile']['dir']})")
+    return "\n".join(lines)
 
 
 def _folder_pipeline():
@@ -91,7 +132,8 @@ main = exit_on_user_error(run)
 
 
 def entry_point():
-    run_app(main, USAGE, ["gin_config", "gin_bindings", "mode", "iterations", "warmup",
+    run_app(main, USAGE, ["gin_config", "gin_bindings", "mode", "iterations", "warmup", "flops",
+                          "conv_rate", "breakdown", "profile", "profile_steps",
                           "data_dir", "image_size", "batch_size", "steps", "make_synthetic"])
 
 

@@ -20,19 +20,29 @@ def _device():
     return f"{len(gpus)} GPU(s)" if gpus else f"CPU ({os.cpu_count()} cores, {platform.machine()})"
 
 
-@gin.configurable(denylist=["iterations", "warmup"])
+@gin.configurable(denylist=["iterations", "warmup", "count_flops", "measure_conv_rate",
+                             "breakdown", "profile_dir", "profile_steps"])
 def bench(iterations, warmup, image_size=32, channels=3, num_classes=0, batch_size=None,
-          strategy_fn=None):
+          strategy_fn=None, count_flops=True, measure_conv_rate=False, breakdown=False,
+          profile_dir=None, profile_steps=2):
     """Time training iterations on synthetic data of shape [image_size, image_size, channels].
 
     image_size / channels / num_classes: the shape the config's data would have (configs bind
     them, so no dataset is loaded). batch_size defaults to train.batch_size.
+    count_flops: add the iteration's FLOP count (`training.flops`) and the achieved GFLOP/s.
+    measure_conv_rate: also time this machine's 3x3 convolution (`conv_rate`) in the step's
+    compute dtype, and give the achieved rate as a fraction of it.
+    breakdown: also time the iteration's parts apart (`iteration_breakdown`).
+    profile_dir: after the timed iterations, write a TensorBoard profile of `profile_steps`
+    more iterations there.
     """
     import keras
     import tensorflow as tf
 
     from tfgan_icr.training.builder import build_gan
     from tfgan_icr.training.distribute import make_strategy
+    from tfgan_icr.training.flops import train_step_flops
+    from tfgan_icr.training.precision import compute_dtype
 
     batch_size = batch_size or _bound("train.batch_size", 64)
     seed = _bound("train.seed", 0)
@@ -40,6 +50,10 @@ def bench(iterations, warmup, image_size=32, channels=3, num_classes=0, batch_si
     with strategy.scope():
         gan = build_gan(num_classes=num_classes, image_size=image_size, channels=channels, seed=seed)
         gan.build_all()
+    if breakdown:  # refused before anything is timed
+        check_breakdown(gan, strategy.num_replicas_in_sync)
+    if profile_dir:
+        _check_writable(profile_dir)
     per_iteration = gan.n_dis * batch_size
     rng = tf.random.Generator.from_seed(seed)
     images = tf.clip_by_value(rng.normal([per_iteration, image_size, image_size, channels]), -1, 1)
@@ -58,7 +72,7 @@ def bench(iterations, warmup, image_size=32, channels=3, num_classes=0, batch_si
     gan.fit(dataset, epochs=1, steps_per_epoch=iterations, verbose=0, callbacks=[timer],
             shuffle=False)
     seconds_per_iteration = timer.seconds / iterations
-    return {
+    result = {
         "mode": "train",
         "iterations": iterations,
         "iterations_per_second": 1.0 / seconds_per_iteration,
@@ -73,8 +87,151 @@ def bench(iterations, warmup, image_size=32, channels=3, num_classes=0, batch_si
         "discriminator_params": int(sum(v.shape.num_elements() for v in gan.discriminator.trainable_variables)),
         "image_shape": [image_size, image_size, channels],
         "num_classes": num_classes,
+        "precision": gan.precision,
+        "jit_compile": gan.jit_compile is True,
         "device": _device(),
     }
+    replica_batch = batch_size // strategy.num_replicas_in_sync
+    shape = (image_size, image_size, channels)
+    if count_flops:
+        result.update(_utilisation(train_step_flops(gan, replica_batch, shape, strategy),
+                                   seconds_per_iteration))
+    if measure_conv_rate:
+        rate = conv_rate(compute_dtype(gan.precision))
+        result["conv_rate"] = rate
+        if "gflop_per_second" in result:
+            result["utilisation_of_conv_rate"] = result["gflop_per_second"] / rate["gflop_per_second"]
+    if breakdown:
+        result["breakdown"] = iteration_breakdown(gan, replica_batch, shape, repeats=iterations,
+                                                  replicas=strategy.num_replicas_in_sync)
+    if profile_dir:
+        result["profile"] = write_profile(gan, dataset, profile_dir, profile_steps)
+    return result
+
+
+def _utilisation(counted, seconds_per_iteration):
+    from tfgan_icr.training.flops import CONVENTION
+
+    return {"flop_per_iteration": counted["flop"],
+            "conv_matmul_flop_per_iteration": counted["conv_matmul_flop"],
+            "gflop_per_second": counted["flop"] / seconds_per_iteration / 1e9,
+            "flop_convention": CONVENTION,
+            "flop_by_op": dict(list(counted["flop_by_op"].items())[:8]),
+            "flop_unknown_shape_ops": counted["unknown_shape_ops"]}
+
+
+@gin.configurable(denylist=["dtype"])
+def conv_rate(dtype="float32", batch_size=64, size=16, channels=256, kernel=3, min_seconds=2.0,
+              warmup=2):
+    """This machine's rate (GFLOP/s) for a forward 2-D convolution: ``[batch_size, size, size,
+    channels]`` inputs, a ``kernel x kernel`` kernel to ``channels`` outputs, SAME padding,
+    stride 1, in ``dtype``; called for at least ``min_seconds`` after ``warmup`` calls. A
+    ResNet-like layer, so the figure is close to the arithmetic limit a GAN step can reach."""
+    import tensorflow as tf
+
+    rng = tf.random.Generator.from_seed(0)
+    images = tf.cast(rng.normal([batch_size, size, size, channels]), dtype)
+    kernels = tf.cast(rng.normal([kernel, kernel, channels, channels]) * 0.01, dtype)
+    conv = tf.function(lambda x, w: tf.reduce_sum(tf.nn.conv2d(x, w, 1, "SAME")))
+    for _ in range(max(warmup, 1)):
+        conv(images, kernels).numpy()
+    calls, start = 0, time.perf_counter()
+    while calls < 3 or time.perf_counter() - start < min_seconds:
+        conv(images, kernels).numpy()
+        calls += 1
+    seconds = time.perf_counter() - start
+    flop = 2 * batch_size * size * size * channels * channels * kernel * kernel
+    return {"dtype": str(dtype), "shape": f"{batch_size}x{size}x{size}x{channels} -> {channels}, "
+                                          f"{kernel}x{kernel} SAME", "calls": calls, "seconds": seconds,
+            "flop_per_call": flop, "gflop_per_second": flop * calls / seconds / 1e9}
+
+
+def _timed(fn, repeats):
+    """Mean seconds of ``fn()`` over ``repeats`` calls after one untimed call (the trace)."""
+    fn()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        fn()
+    return (time.perf_counter() - start) / repeats
+
+
+def check_breakdown(gan, replicas):
+    from tfgan_icr.errors import ConfigError
+
+    if replicas > 1 or gan.accumulation_steps > 1 or gan.growth is not None:
+        raise ConfigError("--breakdown times the parts of a single-device step without gradient "
+                          "accumulation or growth: drop make_strategy / accumulation_steps / "
+                          "growth_fn bindings, or drop --breakdown")
+
+
+def iteration_breakdown(gan, batch_size, image_shape, repeats=2, replicas=1):
+    """Seconds and FLOP of one iteration's parts, each traced and timed on its own (the same
+    methods the step runs): (a) the n_dis generator forward passes that make D's fake batches,
+    (b) the n_dis D updates without them (D forward on real and fake, the terms, backward,
+    optimizer), (c) the G update (G and D forward, backward to G, optimizer)."""
+    import tensorflow as tf
+
+    from tfgan_icr import sampling
+    from tfgan_icr.training.flops import function_flops
+
+    check_breakdown(gan, replicas)
+    rng = tf.random.Generator.from_seed(1)
+    real = tf.clip_by_value(rng.normal([batch_size, *image_shape]), -1, 1)
+    real_labels = rng.uniform([batch_size], 0, max(gan.num_classes, 1), dtype=tf.int32)
+    z, fake_labels = gan.sample_inputs(batch_size, salt=sampling.SALTS["d_update_inputs"])
+    fake = gan.generator(z, fake_labels, training=True)
+    variables = gan.discriminator.trainable_variables
+    jit = gan.jit_compile is True
+
+    def d_update(real, real_labels, fake, fake_labels, z):
+        grads, logs = gan._d_gradients(real, real_labels, fake, fake_labels, z, 0, 0, variables)
+        return gan._apply(gan.d_optimizer, "d", grads, variables, logs)
+
+    parts = {
+        "generator_passes": (tf.function(lambda z, y: gan.generator(z, y, training=True), jit_compile=jit),
+                             (z, fake_labels)),
+        "discriminator_updates": (tf.function(d_update, jit_compile=jit),
+                                  (real, real_labels, fake, fake_labels, z)),
+        "generator_update": (tf.function(lambda: gan._g_update(batch_size), jit_compile=jit), ()),
+    }
+    times = {"generator_passes": gan.n_dis, "discriminator_updates": gan.n_dis, "generator_update": 1}
+    result = {}
+    for name, (fn, args) in parts.items():
+        seconds = _timed(lambda: fn(*args), repeats) * times[name]
+        counted = function_flops(fn, *args)
+        flop = counted["flop"] * times[name]
+        result[name] = {"seconds": seconds, "flop": flop, "gflop_per_second": flop / seconds / 1e9,
+                        "conv_matmul_flop": counted["conv_matmul_flop"] * times[name],
+                        "calls_per_iteration": times[name]}
+    result["sum_seconds"] = sum(part["seconds"] for part in result.values())
+    return result
+
+
+def _check_writable(folder):
+    from tfgan_icr.errors import ConfigError
+
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as error:
+        raise ConfigError(f"--profile={folder}: cannot create that folder ({error.strerror}): "
+                          "give a writable one") from error
+    if not os.access(folder, os.W_OK):
+        raise ConfigError(f"--profile={folder} is not writable: give a writable folder")
+
+
+def write_profile(gan, dataset, logdir, steps):
+    """A TensorBoard profile (trace viewer, op statistics) of ``steps`` training iterations,
+    written under ``logdir``/plugins/profile/; the files written."""
+    import tensorflow as tf
+
+    tf.profiler.experimental.start(logdir)
+    try:
+        gan.fit(dataset, epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False)
+    finally:
+        tf.profiler.experimental.stop()
+    return {"dir": logdir, "steps": steps,
+            "files": sorted(os.path.relpath(os.path.join(d, f), logdir)
+                            for d, _, names in os.walk(logdir) for f in names)}
 
 
 def _bound(name, default):

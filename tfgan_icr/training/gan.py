@@ -48,9 +48,19 @@ def _trainable_by_name(network):
     return [v for v in named_variables(network).values() if v.trainable]
 
 
+def _batch_size(tensor):
+    """The batch dimension of ``tensor``: a Python int when the trace knows it (XLA needs the
+    shapes of the random draws inside the accumulation loop as constants), else a tensor."""
+    return tensor.shape[0] if tensor.shape[0] is not None else tf.shape(tensor)[0]
+
+
 def _micro_slice(tensor, micro, size):
-    """Micro-batch ``micro`` (a tensor index) of ``size`` samples of ``tensor``."""
-    return tensor[micro * size:(micro + 1) * size]
+    """Micro-batch ``micro`` (a tensor index) of ``size`` samples of ``tensor``. A slice of
+    fixed size at a moving start (XLA: a dynamic slice of static shape, where a strided
+    slice with tensor bounds would be padded to the whole batch)."""
+    rank = len(tensor.shape)
+    start = tf.cast(micro, tf.int32) * size
+    return tf.slice(tensor, tf.stack([start] + [0] * (rank - 1)), [size] + [-1] * (rank - 1))
 
 
 class GAN(keras.Model):
@@ -275,7 +285,7 @@ class GAN(keras.Model):
 
     def _d_update(self, real_images, real_labels, index):
         variables = self.discriminator.trainable_variables
-        batch_size = tf.shape(real_images)[0]
+        batch_size = _batch_size(real_images)
         self._check_divisible(batch_size)
 
         def micro_update(micro, size):
@@ -289,10 +299,16 @@ class GAN(keras.Model):
     def _d_micro_update(self, real_images, real_labels, index, micro, variables):
         # apply_gradients SUMS gradients over replicas, so each replica differentiates its
         # share (loss / replicas): the update then equals the single-device one.
-        batch_size = tf.shape(real_images)[0]
+        batch_size = _batch_size(real_images)
         z, fake_labels = self.sample_inputs(batch_size, salt=sampling.SALTS["d_update_inputs"] + index,
                                             micro=micro)
         fake_images = self.generator(z, fake_labels, training=True)
+        return self._d_gradients(real_images, real_labels, fake_images, fake_labels, z, index, micro,
+                                 variables)
+
+    def _d_gradients(self, real_images, real_labels, fake_images, fake_labels, z, index, micro, variables):
+        """D's gradients and logs on a real batch and the fake batch G made from ``z``: the D
+        update without its generator pass (the benchmark times the two apart)."""
         with tf.GradientTape() as tape:
             real_output, fake_output = self.discriminate_pair(real_images, real_labels, fake_images,
                                                               fake_labels)
@@ -354,7 +370,7 @@ class GAN(keras.Model):
         if self.growth is not None:
             images = self.growth.real_images(self, images)
         labels = tf.cast(labels, tf.int32)
-        per_update = tf.shape(images)[0] // self.n_dis
+        per_update = _batch_size(images) // self.n_dis
         logs = {}
         for i in range(self.n_dis):
             real = images[i * per_update:(i + 1) * per_update]
