@@ -119,6 +119,26 @@ def test_runner_skips_colab_only_cells_and_overrides_the_parameters(tmp_path):
     assert json.load(open(tmp_path / "out" / "displayed.json"))[0]["kind"] == "list"
 
 
+def training_bindings(nb, values):
+    """The training cell's `bindings = [...]`, evaluated with the parameters' values."""
+    train_cell = next(cell_source(c) for c in code_cells(nb) if "api.train(" in cell_source(c))
+    assignment = next(node for node in ast.parse(train_cell).body
+                      if isinstance(node, ast.Assign) and ast.unparse(node.targets[0]) == "bindings")
+    return eval(compile(ast.Expression(assignment.value), "bindings", "eval"), dict(values))
+
+
+def test_quickstart_bindings_parse_with_its_colab_parameters(tmp_path):
+    from tfgan_icr import api
+    import gin
+    values = parameters(notebook("quickstart.ipynb"))
+    api.configure("train", str(tmp_path / "run"), "quickstart", training_bindings(notebook("quickstart.ipynb"), values),
+                  values["STEPS"])
+    assert gin.query_parameter("fashion_mnist.data_dir") == values["FASHION_MNIST_DIR"] == "/content/fashion-mnist"
+    assert gin.query_parameter("Evaluator.cache_dir") is None  # the default cache
+    assert gin.query_parameter("Evaluator.reference_limit") == values["REFERENCE_LIMIT"]
+    assert gin.query_parameter("train.steps") == values["STEPS"]
+
+
 def test_tpu_notebook_names_configs_and_bindings_that_parse(tmp_path):
     from tfgan_icr import api, config
     import gin
@@ -131,12 +151,7 @@ def test_tpu_notebook_names_configs_and_bindings_that_parse(tmp_path):
     assert values["STRATEGY"] == "tpu" and values["GLOBAL_BATCH"] % 8 == 0  # a v2-8 / v3-8 has 8 cores
     for every in ("LOG_EVERY", "SAMPLE_EVERY", "CHECKPOINT_EVERY"):
         assert values[every] % values["STEPS_PER_EXECUTION"] == 0
-    # The training cell's `bindings = [...]`, evaluated with the parameters, parse with the config.
-    train_cell = next(cell_source(c) for c in code_cells(nb) if "api.train(" in cell_source(c))
-    assignment = next(node for node in ast.parse(train_cell).body
-                      if isinstance(node, ast.Assign) and ast.unparse(node.targets[0]) == "bindings")
-    bindings = eval(compile(ast.Expression(assignment.value), "bindings", "eval"), dict(values))
-    api.configure("train", str(tmp_path / "run"), values["GIN_CONFIG"], bindings, values["STEPS"])
+    api.configure("train", str(tmp_path / "run"), values["GIN_CONFIG"], training_bindings(nb, values), values["STEPS"])
     assert gin.query_parameter("train.batch_size") == values["GLOBAL_BATCH"]
     assert gin.query_parameter("train.steps") == values["STEPS"]
     assert gin.query_parameter("tfds_dataset.name") == "cifar10"
