@@ -43,8 +43,11 @@ def parameters(nb):
     return values
 
 
-def run_cli_env():
-    return dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+def runner_env():
+    # One OpenBLAS thread: FID's 2048 x 2048 eigendecompositions took 4.5x longer with two on
+    # this 2-core machine while other jobs loaded it (2.1 s against 9.4 s for one).
+    return dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", OPENBLAS_NUM_THREADS="1",
+                PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
 
 
 def test_the_old_tpu_notebook_is_replaced():
@@ -172,7 +175,7 @@ def test_quickstart_runs_headlessly_on_a_cpu(tmp_path):
     out = tmp_path / "out"
     done = subprocess.run([sys.executable, RUNNER, os.path.join(COLAB, "quickstart.ipynb"),
                            str(tmp_path / "overrides.json"), str(out), "images"],
-                          capture_output=True, text=True, timeout=600, cwd=str(tmp_path), env=run_cli_env())
+                          capture_output=True, text=True, timeout=600, cwd=str(tmp_path), env=runner_env())
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "--- cell 0 ---" not in done.stdout  # the install cell is colab-only
 
