@@ -1,8 +1,6 @@
 """Command line: python -m tfgan_icr.main [--gin_config=FILE ...] [--gin_bindings=...]
 [--model_dir=DIR] [--mode=train|sample|eval|export] [--steps=N] [--num_samples=N] [--export_dir=OUT].
-Thin: flags -> gin -> one job."""
-
-import os
+Thin: flags -> tfgan_icr.api (gin, then one job)."""
 
 from absl import flags, logging
 
@@ -51,57 +49,26 @@ flags.DEFINE_string("output_dir", None, "sample/eval: write here instead of into
                     "(for a run you may not or cannot write to)")
 
 
-def _config_files(mode, model_dir):
-    from tfgan_icr import config
-    if FLAGS.gin_config:
-        return FLAGS.gin_config
-    if mode != "train" and model_dir:
-        for name in ("config.gin", "operative_config.gin"):
-            if os.path.exists(os.path.join(model_dir, name)):
-                return [os.path.join(model_dir, name)]
-    return [config.DEFAULT_CONFIG]
-
-
-def _default_model_dir(config_files):
-    name = os.path.splitext(os.path.basename(config_files[-1]))[0]
-    return os.path.join("runs", name)
-
-
 def run(argv):
     del argv
     import_tensorflow_quietly()
     logging.set_verbosity(logging.ERROR)
-    from tfgan_icr import config
+    from tfgan_icr import api
     from tfgan_icr.errors import ConfigError
-    from tfgan_icr.jobs.evaluate import evaluate
-    from tfgan_icr.jobs.export import export
-    from tfgan_icr.jobs.sample import sample
-    from tfgan_icr.jobs.train import train
 
     if FLAGS.mode == "export" and not FLAGS.export_dir:
         raise ConfigError("--mode=export needs --export_dir=OUT (the SavedModel goes into OUT/<version>/)")
-    files = _config_files(FLAGS.mode, FLAGS.model_dir)
-    model_dir = FLAGS.model_dir or _default_model_dir(files)
-    bindings = list(FLAGS.gin_bindings)
-    if FLAGS.steps is not None:
-        bindings.append(f"train.steps = {FLAGS.steps}")
-    if FLAGS.strategy is not None:
-        bindings.append(f"make_strategy.kind = {FLAGS.strategy!r}")
-    if FLAGS.tpu is not None:
-        bindings.append(f"make_strategy.tpu = {FLAGS.tpu!r}")
-    # A run directory's saved config is untrusted: parsed in restricted mode (no imports).
-    config.parse(files, bindings, trusted=bool(FLAGS.gin_config) or FLAGS.mode == "train")
+    common = dict(gin_config=FLAGS.gin_config, bindings=FLAGS.gin_bindings)
     if FLAGS.mode == "train":
-        train(model_dir)
+        api.train(FLAGS.model_dir, steps=FLAGS.steps, strategy=FLAGS.strategy, tpu=FLAGS.tpu, **common)
     elif FLAGS.mode == "sample":
-        sample(model_dir, num_samples=FLAGS.num_samples or 0, output_dir=FLAGS.output_dir,
-               checkpoint=FLAGS.checkpoint)
+        api.sample(FLAGS.model_dir, num_samples=FLAGS.num_samples or 0, output_dir=FLAGS.output_dir,
+                   checkpoint=FLAGS.checkpoint, **common)
     elif FLAGS.mode == "eval":
-        evaluate(model_dir, num_samples=FLAGS.num_samples, output_dir=FLAGS.output_dir,
-                 checkpoint=FLAGS.checkpoint)
+        api.evaluate(FLAGS.model_dir, num_samples=FLAGS.num_samples, output_dir=FLAGS.output_dir,
+                     checkpoint=FLAGS.checkpoint, **common)
     elif FLAGS.mode == "export":
-        name = os.path.splitext(os.path.basename(FLAGS.gin_config[-1]))[0] if FLAGS.gin_config else None
-        export(model_dir, FLAGS.export_dir, config_name=name, checkpoint=FLAGS.checkpoint)
+        api.export(FLAGS.model_dir, FLAGS.export_dir, checkpoint=FLAGS.checkpoint, **common)
 
 
 main = exit_on_user_error(run)
