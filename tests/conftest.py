@@ -16,3 +16,13 @@ def fresh_gin_config():
     gin.clear_config()
     yield
     gin.clear_config()
+
+
+@pytest.fixture(autouse=True)
+def no_op_determinism_left_behind():
+    """`train.deterministic = True` turns TensorFlow's op determinism on for the whole process;
+    a later test in the same process (the order depends on how files are spread over the test
+    processes) must not inherit it: e.g. XLA has no deterministic max-pool gradient."""
+    yield
+    from tensorflow.python.framework import config as tf_config  # no public switch back off
+    tf_config.disable_op_determinism()
