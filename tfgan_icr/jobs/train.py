@@ -24,7 +24,8 @@ from tfgan_icr.training import run_dir
 from tfgan_icr.training.monitors import discriminator_monitor
 from tfgan_icr.training.builder import FULL_CONFIG, MODEL_SPEC, OPERATIVE_CONFIG, build_gan
 from tfgan_icr.training.checkpoint import (BEST_SUBDIR, CHECKPOINT_SUBDIR, CheckpointStore,
-                                           DamagedCheckpoint, apply_learning_rates, learning_rates)
+                                           DamagedCheckpoint, apply_learning_rates, checkpoint_step,
+                                           learning_rates)
 from tfgan_icr.training.distribute import (chief_value, is_multi_worker, is_peer_failure, make_strategy,
                                           worker_role)
 from tfgan_icr.training.phases import examples_before, make_phases
@@ -178,7 +179,7 @@ def _restore(model_dir, gan, store, strategy, role, keep_checkpoints, stream):
     else:
         reader = store if role.is_chief else CheckpointStore(model_dir, gan, max_to_keep=keep_checkpoints)
         candidates = reader.candidates()
-        _agree(strategy, role, _step_of_prefix(candidates[0]) if candidates else 0,
+        _agree(strategy, role, checkpoint_step(candidates[0]) if candidates else 0,
                lambda theirs, mine: f"the chief's newest checkpoint in {reader.directory} is step {theirs}, "
                                     f"{role.name} sees {mine or 'none'} there: --model_dir must be a folder "
                                     f"every worker reads (a shared file system)")
@@ -191,10 +192,6 @@ def _restore(model_dir, gan, store, strategy, role, keep_checkpoints, stream):
     if start:
         print(f"resuming from {restored} at step {start}", file=stream, flush=True)
     return start
-
-
-def _step_of_prefix(prefix):
-    return int(prefix.rsplit("ckpt-", 1)[1])
 
 
 def _agree(strategy, role, value, describe):

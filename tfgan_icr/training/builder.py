@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from tfgan_icr import losses
 from tfgan_icr.errors import CheckpointError
-from tfgan_icr.training.checkpoint import CheckpointStore
+from tfgan_icr.training.checkpoint import CheckpointStore, checkpoint_step
 from tfgan_icr.training.gan import GAN
 from tfgan_icr.training.precision import policy_scope
 
@@ -110,7 +110,6 @@ def _checkpoint_path(store, checkpoint):
         return path
     if os.path.exists(text + ".index"):
         return text
-    steps = ", ".join(str(s) for s in sorted(int(os.path.basename(c).split("-")[-1])
-                                             for c in store.candidates())) or "none"
+    steps = ", ".join(str(s) for s in sorted(map(checkpoint_step, store.candidates()))) or "none"
     raise CheckpointError(f"no checkpoint {text!r} in {store.directory}: pass --checkpoint=STEP with one of "
                           f"the steps saved there ({steps})")

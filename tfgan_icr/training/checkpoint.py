@@ -53,7 +53,8 @@ class NonFiniteWeights(TrainingDiverged):
     """A save was refused because a variable holds NaN or inf."""
 
 
-def _step_of(prefix):
+def checkpoint_step(prefix):
+    """The step of a checkpoint prefix ``.../ckpt-<step>`` (-1 for another name)."""
     match = re.search(r"ckpt-(\d+)$", prefix)
     return int(match.group(1)) if match else -1
 
@@ -208,7 +209,7 @@ class CheckpointStore:
         listed = list(self.manager.checkpoints) if self.manager is not None else []
         by_step = {}
         for prefix in listed + self.on_disk():
-            by_step.setdefault(_step_of(prefix), prefix)
+            by_step.setdefault(checkpoint_step(prefix), prefix)
         return [by_step[step] for step in sorted(by_step, reverse=True)]
 
     def weights_digest(self):
@@ -347,8 +348,8 @@ class CheckpointStore:
         rewrite the state file to list what is left, when anything needs it (training runs
         only: `restore(repair=True)`, or, in multi-worker training, the chief once every worker
         has restored)."""
-        listed = {_step_of(p) for p in self.manager.checkpoints} if self.manager is not None else set()
-        if self.skipped or self.state_problem or listed != {_step_of(p) for p in self.on_disk()}:
+        listed = {checkpoint_step(p) for p in self.manager.checkpoints} if self.manager is not None else set()
+        if self.skipped or self.state_problem or listed != {checkpoint_step(p) for p in self.on_disk()}:
             self._repair(self.skipped)
 
     def _repair(self, damaged):
@@ -363,7 +364,7 @@ class CheckpointStore:
                     if name == base + ".index" or name.startswith(base + ".data-"):
                         os.replace(os.path.join(self.directory, name), os.path.join(target, name))
             print(f"moved the damaged checkpoint files to {target}", file=self.warnings, flush=True)
-        kept = sorted(self.on_disk(), key=_step_of)
+        kept = sorted(self.on_disk(), key=checkpoint_step)
         # Timestamps make the manager track (and in time rotate out) the recovered files.
         times = [os.path.getmtime(p + ".index") for p in kept]
         tf.compat.v1.train.update_checkpoint_state(
