@@ -25,6 +25,7 @@ from tfgan_icr import sampling
 from tfgan_icr.data import make_dataset
 from tfgan_icr.errors import ConfigError
 from tfgan_icr.files import atomic_path, write_text_atomically
+from tfgan_icr.models.pggan import downsample
 import tfgan_icr.eval.ms_ssim  # noqa: F401  (registers MultiScaleSSIM with gin)
 import tfgan_icr.eval.swd  # noqa: F401  (registers SlicedWasserstein)
 from tfgan_icr.eval.inception import DEFAULT_RESIZE, RESIZES, quantize_images
@@ -178,7 +179,7 @@ class Evaluator:
         for images, _ in dataset:
             images = images[: count - seen]
             if factor > 1:  # as a growing model's training data at this resolution
-                images = tf.nn.avg_pool2d(images, factor, factor, "VALID")
+                images = downsample(images, factor)
                 if self.quantize:  # back on 8-bit levels, like the generated images
                     images = quantize_images(images)
             seen += int(images.shape[0])
