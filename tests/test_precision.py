@@ -1,6 +1,7 @@
 """Mixed precision (build_gan.precision): the networks compute in bfloat16/float16 while every
 variable, optimizer slot and checkpoint stays float32; float16's dynamic loss scale leaves the
-update as it is, skips an update that overflows, and is no part of the checkpoint, so a run can
+update as it is, skips an update that overflows, and is checkpointed with a float16 run (so it
+resumes bit for bit, tests/test_training.py) without tying the checkpoint to float16: a run can
 change precision when it resumes."""
 
 import keras
@@ -108,7 +109,7 @@ def test_the_scale_halves_on_overflow_and_doubles_after_growth_interval_finite_u
     assert float(scale.value) == 4.0 and float(variable) == 0.0 and int(optimizer.iterations) == 2
 
 
-@pytest.mark.parametrize("first,second", [("mixed_float16", "float32")])
+@pytest.mark.parametrize("first,second", [("mixed_float16", "float32"), ("float32", "mixed_float16")])
 def test_a_checkpoint_restores_under_another_precision(tmp_path, first, second):
     trained = quickstart_gan(first)
     tf.function(trained.train_step)(real_batch())
@@ -120,6 +121,8 @@ def test_a_checkpoint_restores_under_another_precision(tmp_path, first, second):
     assert len(restored) == len(saved) and resumed.precision == second
     for a, b in zip(saved, restored):
         np.testing.assert_array_equal(a, b)
+    if second == "mixed_float16":  # the checkpoint has no scale: float16 starts from the initial one
+        assert float(resumed.loss_scales["d"].value) == 2.0 ** 15
 
 
 def state(gan):

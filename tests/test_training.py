@@ -33,14 +33,24 @@ def checkpoint_values(model_dir):
             if name not in ("_CHECKPOINTABLE_OBJECT_GRAPH", "save_counter/.ATTRIBUTES/VARIABLE_VALUE")}
 
 
-def test_resumed_run_continues_from_saved_step_and_matches_an_uninterrupted_run(tmp_path):
+# float16: the scale doubles after every finite update until one overflows, so the scales (and
+# which updates were skipped) differ from step to step and a resume must restore them.
+FLOAT16 = ["build_gan.precision = 'mixed_float16'", "DynamicLossScale.growth_interval = 1"]
+SCALE_KEY = "d_loss_scale/value/.ATTRIBUTES/VARIABLE_VALUE"
+
+
+@pytest.mark.parametrize("precision", [[], FLOAT16], ids=["float32", "mixed_float16"])
+def test_resumed_run_continues_from_saved_step_and_matches_an_uninterrupted_run(tmp_path, precision):
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
-    train(straight, 6)
-    train(resumed, 3)
+    train(straight, 6, *precision)
+    train(resumed, 3, *precision)
     saved = checkpoint_values(resumed)
+    assert (SCALE_KEY in saved) == bool(precision)
+    if precision:
+        assert saved[SCALE_KEY] != 2.0 ** 15  # the scale moved: restoring it matters
     # The restarted run restores exactly what was saved, BN statistics and spectral-norm
     # vectors included, and starts at the saved step.
-    config.parse(["quickstart"], [*SMALL])
+    config.parse(["quickstart"], [*SMALL, *precision])
     gan = builder.build_from_spec(builder.read_model_spec(str(resumed)))
     assert CheckpointStore(str(resumed), gan).restore() == 3
     store = CheckpointStore(str(tmp_path / "copy"), gan)
@@ -49,7 +59,7 @@ def test_resumed_run_continues_from_saved_step_and_matches_an_uninterrupted_run(
     assert resaved.keys() == saved.keys()
     for key in saved:
         np.testing.assert_array_equal(saved[key], resaved[key], err_msg=key)
-    result = train(resumed, 6)
+    result = train(resumed, 6, *precision)
     assert result["step"] == 6
     # Data position and random draws are functions of the step: the two runs are identical.
     a, b = checkpoint_values(straight), checkpoint_values(resumed)

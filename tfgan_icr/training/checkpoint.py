@@ -1,4 +1,5 @@
-"""Checkpoints of a GAN run: generator, discriminator, EMA generator, both optimizers, step.
+"""Checkpoints of a GAN run: generator, discriminator, EMA generator, both optimizers, step,
+and under float16 the two loss scales.
 
 Each network is saved as ``{path: variable}`` keyed by the variable's attribute path
 (`training.variables.named_variables`), so a value can only return to the variable it came
@@ -35,6 +36,7 @@ import tensorflow as tf
 
 from tfgan_icr.errors import CheckpointError, TrainingDiverged, first_line
 from tfgan_icr.training.distribute import is_peer_failure
+from tfgan_icr.training.precision import DynamicLossScale
 from tfgan_icr.training.variables import first_difference, named_variables, shapes_of
 
 CHECKPOINT_SUBDIR = "checkpoints"
@@ -112,6 +114,14 @@ def networks_of(gan):
     return nets
 
 
+LOSS_SCALE_NAMES = {"d": "d_loss_scale", "g": "g_loss_scale"}
+
+
+def loss_scales_of(gan):
+    """The float16 loss scales of the GAN by the name they are saved under (none otherwise)."""
+    return {LOSS_SCALE_NAMES[side]: scale for side, scale in getattr(gan, "loss_scales", {}).items()}
+
+
 def _unescape(local_name):
     # TensorFlow escapes object names in checkpoint keys: "." -> "..", "/" -> ".S".
     out, i = [], 0
@@ -165,9 +175,7 @@ class CheckpointStore:
         self.model_dir = model_dir
         self.gan = gan
         self.state = {name: named_variables(net) for name, net in networks_of(gan).items()}
-        self.checkpoint = tf.train.Checkpoint(
-            **self.state, g_optimizer=gan.g_optimizer, d_optimizer=gan.d_optimizer,
-            global_step=gan.global_step)
+        self.checkpoint = self._checkpoint_object(loss_scales_of(gan))
         self.directory = os.path.join(model_dir, subdir)
         self.max_to_keep = max_to_keep
         self.warnings = warnings or sys.stderr
@@ -176,6 +184,23 @@ class CheckpointStore:
         self.manager = None
         self.state_problem = None
         self._make_manager()
+
+    def _checkpoint_object(self, loss_scales):
+        return tf.train.Checkpoint(
+            **self.state, g_optimizer=self.gan.g_optimizer, d_optimizer=self.gan.d_optimizer,
+            global_step=self.gan.global_step, **loss_scales)
+
+    def _checkpoint_for(self, path):
+        """The object to restore ``path`` into: the loss scales follow what the file holds. A
+        float16 run's scales are restored when the file has them (a resume is then bit for
+        bit) and keep their initial value when it has none (a checkpoint of another
+        precision); a file's scales are read into throwaway copies when this run has none
+        (it resumes in another precision), so every value in the file still lands somewhere."""
+        saved = {name.split("/")[0] for name, _ in tf.train.list_variables(path)}
+        ours = loss_scales_of(self.gan)
+        if not ours and any(name in saved for name in LOSS_SCALE_NAMES.values()):
+            ours = {key: DynamicLossScale(side) for side, key in LOSS_SCALE_NAMES.items()}
+        return self._checkpoint_object({key: scale for key, scale in ours.items() if key in saved})
 
     def _make_manager(self):
         state = os.path.join(self.directory, STATE_FILE)
@@ -289,7 +314,7 @@ class CheckpointStore:
         self.check_compatible(path)
         status = None
         try:
-            status = self.checkpoint.restore(path)
+            status = self._checkpoint_for(path).restore(path)
             # Every value in the file must land in this model and every variable of this
             # model must come from the file (the optimizers' slots included).
             status.assert_consumed()

@@ -11,13 +11,16 @@ when it resumes.
 float16 has too little range for small gradients, so it scales each side's loss by a dynamic
 factor before differentiating (`DynamicLossScale`): the gradients are unscaled before the
 optimizer step, and an update whose gradients overflowed is skipped (no optimizer step, no
-slot change) and halves the scale; 2000 finite updates in a row double it. The scale is not
-checkpointed (that would tie a checkpoint to its precision): a resumed float16 run starts
-again from the initial scale and finds its level within a few updates.
+slot change) and halves the scale; 2000 finite updates in a row double it. A float16 run's
+checkpoints hold its two scales (and their counts of finite updates), so it resumes bit for bit;
+a checkpoint without them (another precision) starts float16 from the initial scale, and one
+with them restores into another precision with the scales left out
+(`training.checkpoint.CheckpointStore`).
 """
 
 import contextlib
 
+import gin
 import keras
 import tensorflow as tf
 
@@ -72,12 +75,16 @@ def _unscaled(grad, inverse):
     return grad * inverse
 
 
-class DynamicLossScale:
+@gin.configurable
+class DynamicLossScale(tf.Module):
     """The loss scale of one optimizer: ``scale(loss)`` before differentiating, then
     ``apply(optimizer, grads, variables)`` unscales, and applies the update only when every
-    gradient is finite on every replica."""
+    gradient is finite on every replica. A `tf.Module`, so a checkpoint tracks its two
+    variables (``value``, ``good_steps``). gin: ``DynamicLossScale.initial_scale``,
+    ``DynamicLossScale.growth_interval``."""
 
     def __init__(self, name, initial_scale=2.0 ** 15, growth_interval=2000):
+        super().__init__(name=f"{name}_loss_scale")
         self.initial_scale = float(initial_scale)
         self.growth_interval = int(growth_interval)
         self.value = _replica_variable(self.initial_scale, tf.float32, f"{name}_loss_scale")
