@@ -36,10 +36,11 @@ class TinyDiscriminator(keras.Model):
         return keras.ops.reshape(self.dense(keras.ops.reshape(images, (tf.shape(images)[0], -1))), (-1,))
 
 
-def make_gan(n_dis=1, ema=False, d_terms=(), g_terms=(), seed=0):
+def make_gan(n_dis=1, ema=False, d_terms=(), g_terms=(), seed=0, joint=False):
     g = TinyGenerator()
     ema_g = TinyGenerator() if ema else None
-    gan = GAN(g, TinyDiscriminator(), n_dis=n_dis, ema_generator=ema_g, ema_decay=0.5, seed=seed)
+    gan = GAN(g, TinyDiscriminator(), n_dis=n_dis, ema_generator=ema_g, ema_decay=0.5, seed=seed,
+              joint_discriminator_call=joint)
     gan.compile(g_optimizer=keras.optimizers.Adam(1e-2), d_optimizer=keras.optimizers.Adam(1e-2),
                 # Non-saturating: with hinge, D's bias gradient is exactly 0 while every logit
                 # is inside the margin, so "every variable changes" would depend on the init.

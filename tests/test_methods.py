@@ -124,6 +124,57 @@ def test_weight_zero_is_the_unregularised_step():
         np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
+def _bcr_4px(ctx):  # a plain function: no promise, so its passes would stay out of the joint call
+    return cr.balanced_consistency(ctx, augment_fn=_flip_shift_1px)
+
+
+def _named_partial(fn, name, **kwargs):
+    import functools
+    partial = functools.partial(fn, **kwargs)
+    partial.__name__ = name
+    return partial
+
+
+ICR_D = (_named_partial(cr.balanced_consistency, "balanced_consistency", augment_fn=_flip_shift_1px),
+         cr.latent_consistency_discriminator)
+
+
+def test_joint_call_runs_the_icr_passes_in_the_one_d_call_with_the_same_update():
+    """bCR + zCR: D on real, fake, T(real), T(fake) and G(z + dz) in one call instead of five.
+    The tiny D has no power iteration, so the two ways give the same update."""
+    separate = make_gan(d_terms=ICR_D, g_terms=[cr.latent_consistency_generator])
+    joint = make_gan(d_terms=ICR_D, g_terms=[cr.latent_consistency_generator], joint=True)
+    for gan in (separate, joint):
+        step = tf.function(gan.train_step)
+        for i in range(2):
+            logs = step(batch(8, seed=i))
+        assert float(logs["d_balanced_consistency"]) > 0 and float(logs["d_latent_consistency_discriminator"]) > 0
+    # Per iteration: the D update's calls, then one in the G update.
+    assert int(separate.discriminator.calls.numpy()) == 2 * (5 + 1)
+    assert int(joint.discriminator.calls.numpy()) == 2 * (1 + 1)
+    for a, b in zip(separate.weights, joint.weights):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_joint_call_leaves_a_lazy_terms_passes_in_its_own_branch():
+    from tfgan_icr.training.terms import Term
+    gan = make_gan(d_terms=[Term(ICR_D[0]), Term(cr.latent_consistency_discriminator, every=2)], joint=True)
+    step = tf.function(gan.train_step)
+    counts = []
+    for i in range(2):
+        step(batch(8, seed=i))
+        counts.append(int(gan.discriminator.calls.numpy()))
+    # Update 0: the joint call (real, fake, T(real), T(fake)) + zCR's due pass + the G update;
+    # update 1: zCR is not due.
+    assert counts == [3, 5]
+
+
+def test_joint_call_leaves_the_passes_of_an_unmarked_term_to_the_term():
+    gan = make_gan(d_terms=[_bcr_4px], joint=True)
+    tf.function(gan.train_step)(batch(8))
+    assert int(gan.discriminator.calls.numpy()) == 1 + 2 + 1  # joint real + fake, T(real), T(fake), G update
+
+
 def test_resumed_icr_run_matches_an_uninterrupted_one(tmp_path):
     icr = ["include 'icr/_icr_terms.gin'", "train.batch_size = 8"]
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"

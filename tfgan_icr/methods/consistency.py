@@ -15,7 +15,9 @@ implementation does):
 Forward passes are shared through the step context: D on the augmented real batch and on the
 augmented fake batch run once per update whichever terms ask for them (CR and bCR's real
 half share one), and G(T(z)) once. A weight of 0 skips the term's passes entirely, so the
-step is then exactly the unregularised one.
+step is then exactly the unregularised one. With `build_gan.joint_discriminator_call` the D
+terms' extra passes join the update's one D call on the real and fake batches (one call on five
+batches for ICR; each term is first run on a planning context, `training.terms`).
 """
 
 import gin
@@ -23,6 +25,7 @@ import tensorflow as tf
 
 from tfgan_icr import augment as augment_lib
 from tfgan_icr.regularizers import consistency_loss
+from tfgan_icr.training.terms import plans_discriminator_passes
 
 
 def consistency_view(output):
@@ -57,6 +60,7 @@ def _side_consistency(ctx, side, augment_fn):
 
 
 @gin.configurable
+@plans_discriminator_passes
 def consistency(ctx, weight=10.0, augment_fn=augment_lib.augment):
     """CR (Zhang et al. 2020): ``weight * d(D(x), D(T(x)))`` on real images. D side."""
     if not weight:
@@ -65,6 +69,7 @@ def consistency(ctx, weight=10.0, augment_fn=augment_lib.augment):
 
 
 @gin.configurable
+@plans_discriminator_passes
 def balanced_consistency(ctx, real_weight=10.0, fake_weight=10.0, augment_fn=augment_lib.augment):
     """bCR: ``real_weight * d(D(x), D(T(x))) + fake_weight * d(D(G(z)), D(T(G(z))))``. D side."""
     total = tf.constant(0.0)
@@ -76,6 +81,7 @@ def balanced_consistency(ctx, real_weight=10.0, fake_weight=10.0, augment_fn=aug
 
 
 @gin.configurable
+@plans_discriminator_passes
 def latent_consistency_discriminator(ctx, weight=5.0, sigma=0.03):
     """zCR, D side: ``weight * d(D(G(z)), D(G(z + dz)))``, dz ~ N(0, sigma^2): D should not
     tell apart the images of nearby latents."""

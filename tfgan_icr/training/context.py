@@ -5,7 +5,13 @@ from typing import Any, Optional
 
 import tensorflow as tf
 
+from tfgan_icr.models.base import DiscriminatorOutput
 from tfgan_icr.training.terms import term_seed
+
+
+def planned_output(images):
+    """A stand-in for D's output on ``images`` in a planning pass (its values are never used)."""
+    return DiscriminatorOutput(logits=tf.zeros(tf.shape(images)[:1]))
 
 
 @dataclasses.dataclass
@@ -32,6 +38,9 @@ class StepContext:
     update_count: tf.Tensor  # how many updates of this side came before this one
     seed: Optional[tf.Tensor] = None
     cache: dict = dataclasses.field(default_factory=dict)
+    # In a planning pass (`planning`): the discriminator passes the terms ask for, as
+    # (placeholder output, images, labels); see `GAN.joint_discriminator_call`.
+    planned: Optional[list] = None
 
     @property
     def real_logits(self):
@@ -74,8 +83,31 @@ class StepContext:
         return term_seed(self.update_seed, f"shared:{key}")
 
     def discriminate(self, images, labels):
-        """The discriminator's training-mode output on other images (e.g. augmented ones)."""
+        """The discriminator's training-mode output on other images (e.g. augmented ones). In a
+        planning pass the call is only recorded, and a placeholder of zeros stands for its
+        output until the joint call has run."""
+        if self.planned is not None:
+            placeholder = planned_output(images)
+            self.planned.append((placeholder, images, labels))
+            return placeholder
         return self.gan.discriminate(images, labels, training=True)
+
+    # -- planning the discriminator passes of one joint call -----------------------------
+    def planning(self):
+        """A copy for a planning pass: the terms that can (`terms.plans_discriminator_passes`)
+        run once on it to say which extra D passes they need, so that one D call computes
+        them with the real and fake batches. It shares the cache: what the terms compute
+        on the way (augmented images, G(z + dz)) is computed once and reused."""
+        return dataclasses.replace(self, planned=[], real_output=planned_output(self.real_images),
+                                   fake_output=planned_output(self.fake_images))
+
+    def resolve(self, planned, outputs):
+        """Put the joint call's ``outputs`` (one per planned pass) where the planning pass
+        cached its placeholders, so the terms find them there."""
+        by_placeholder = {id(placeholder): output for (placeholder, _, _), output in zip(planned, outputs)}
+        for key, value in list(self.cache.items()):
+            if id(value) in by_placeholder:
+                self.cache[key] = by_placeholder[id(value)]
 
     def generate(self, z, labels):
         """The generator's training-mode output on other latents (e.g. perturbed ones)."""

@@ -211,12 +211,33 @@ class GAN(keras.Model):
         if not self.joint_discriminator_call:
             return (self.discriminate(real_images, real_labels),
                     self.discriminate(fake_images, fake_labels))
-        n = tf.shape(real_images)[0]
-        images = tf.concat([real_images, tf.cast(fake_images, real_images.dtype)], axis=0)
-        labels = tf.concat([tf.cast(real_labels, tf.int32), tf.cast(fake_labels, tf.int32)], axis=0)
+        return tuple(self.discriminate_joint([(real_images, real_labels), (fake_images, fake_labels)]))
+
+    def discriminate_joint(self, batches):
+        """D's outputs on each ``(images, labels)`` of ``batches`` from one call on all of them
+        concatenated."""
+        dtype = batches[0][0].dtype
+        images = tf.concat([tf.cast(x, dtype) for x, _ in batches], axis=0)
+        labels = tf.concat([tf.cast(y, tf.int32) for _, y in batches], axis=0)
+        sizes = [_batch_size(x) for x, _ in batches]
         both = self.discriminate(images, labels)
-        split = [None if f is None else (f[:n], f[n:]) for f in both]
-        return tuple(DiscriminatorOutput(*[None if f is None else f[side] for f in split]) for side in (0, 1))
+        split = [None if f is None else tf.split(f, sizes, axis=0) for f in both]
+        return [DiscriminatorOutput(*[None if f is None else f[i] for f in split]) for i in range(len(batches))]
+
+    def _d_outputs(self, ctx):
+        """D's outputs on the update's real and fake batches. With `joint_discriminator_call`
+        the terms are first planned (`training.terms.Term.plan`): the extra passes they need
+        (CR's augmented batches, zCR's G(z + dz)) join the same D call, and their outputs
+        wait in the context's cache."""
+        if not self.joint_discriminator_call:
+            return self.discriminate_pair(ctx.real_images, ctx.real_labels, ctx.fake_images, ctx.fake_labels)
+        planning = ctx.planning()
+        for term in self.d_terms:
+            term.plan(planning)
+        outputs = self.discriminate_joint([(ctx.real_images, ctx.real_labels), (ctx.fake_images, ctx.fake_labels)]
+                                          + [(images, labels) for _, images, labels in planning.planned])
+        ctx.resolve(planning.planned, outputs[2:])
+        return outputs[0], outputs[1]
 
     def _num_replicas(self):
         return tf.distribute.get_strategy().num_replicas_in_sync
@@ -310,12 +331,12 @@ class GAN(keras.Model):
         """D's gradients and logs on a real batch and the fake batch G made from ``z``: the D
         update without its generator pass (the benchmark times the two apart)."""
         with tf.GradientTape() as tape:
-            real_output, fake_output = self.discriminate_pair(real_images, real_labels, fake_images,
-                                                              fake_labels)
             ctx = StepContext(self, "d", real_images, real_labels, fake_images, fake_labels, z,
-                              real_output, fake_output,
+                              None, None,
                               update_seed=self._seed(sampling.SALTS["d_terms"] + index, micro),
                               update_count=self.global_step * self.n_dis + index)
+            real_output, fake_output = self._d_outputs(ctx)
+            ctx.real_output, ctx.fake_output = real_output, fake_output
             adversarial = self.discriminator_loss(real_output.logits, fake_output.logits)
             loss, terms = self._with_terms(adversarial, self.d_terms, ctx)
             replica_share = self._scaled(loss / self._num_replicas(), "d")

@@ -12,11 +12,15 @@ The GAN wraps every listed callable in a `Term`, which gives it
 * a **weight** that may follow a schedule of the step (``schedules.linear_ramp``...);
 * **lazy evaluation**: ``every = k`` runs the term on every k-th update of its side only, with
   its value multiplied by k (StyleGAN2's lazy regularisation); the other updates skip its
-  forward and backward passes entirely.
+  forward and backward passes entirely;
+* with ``build_gan.joint_discriminator_call``, the term's **extra discriminator passes in the
+  update's one D call**, when its function is marked `plans_discriminator_passes`.
 
 In gin: ``build_gan.d_terms = [@gradient_penalty]`` (defaults), or with options
 ``build_gan.d_terms = [@gp/term()]``, ``gp/term.fn = @gradient_penalty``, ``gp/term.every = 4``.
 """
+
+import functools
 
 import gin
 import tensorflow as tf
@@ -42,6 +46,15 @@ class Term:
     def __repr__(self):
         return f"Term({self.name!r}, every={self.every}, weight={self.weight!r})"
 
+    def plan(self, ctx):
+        """Run the term on a planning context (`StepContext.planning`) so that the extra D
+        passes it needs join the update's one D call; only for a term that says it can
+        (`plans_discriminator_passes`) and runs at every update (a lazy term's passes stay in
+        its own branch)."""
+        fn = self.fn.func if isinstance(self.fn, functools.partial) else self.fn
+        if self.every == 1 and getattr(fn, PLANS_ATTRIBUTE, False):
+            self.fn(ctx.for_term(self.name))
+
     def __call__(self, ctx):
         """The weighted value this term adds to the loss at this update."""
         weight = value_at(self.weight, ctx.step)
@@ -53,6 +66,19 @@ class Term:
         # The lazy branch gets a context of its own: forward passes it caches stay inside it.
         return tf.cond(due, lambda: scale * tf.cast(self.fn(own.isolated()), tf.float32),
                        lambda: tf.constant(0.0, tf.float32))
+
+
+PLANS_ATTRIBUTE = "plans_discriminator_passes"
+
+
+def plans_discriminator_passes(fn):
+    """Marks a term function whose extra discriminator passes may join the update's one D call
+    (`build_gan.joint_discriminator_call`). Its promise: called on a planning context, it has
+    no effect but its `ctx.discriminate` calls (recorded there) and what it computes through
+    `ctx.shared` (kept for the real call), and each D pass goes through `ctx.shared`, where
+    the real call finds the joint call's output. Put it under ``@gin.configurable``."""
+    setattr(fn, PLANS_ATTRIBUTE, True)
+    return fn
 
 
 @gin.configurable
