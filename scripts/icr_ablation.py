@@ -39,23 +39,28 @@ def run(args, *extra):
     subprocess.run(cmd, check=True, cwd=ROOT)
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--steps", type=int, default=2000)
+def arguments(description, default_variants, default_out, default_steps=2000, default_samples=2000):
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--steps", type=int, default=default_steps)
     parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--methods", default="wo,cr,bcr,zcr,icr")
-    parser.add_argument("--num_samples", type=int, default=2000, help="generated images per FID")
-    parser.add_argument("--reference_limit", type=int, default=2000, help="real test images per FID")
-    parser.add_argument("--out", default=os.path.join(ROOT, "runs", "icr_ablation"))
+    parser.add_argument("--methods", default=default_variants, help="comma-separated variants to train")
+    parser.add_argument("--num_samples", type=int, default=default_samples, help="generated images per FID")
+    parser.add_argument("--reference_limit", type=int, default=default_samples, help="real test images per FID")
+    parser.add_argument("--out", default=os.path.join(ROOT, "runs", default_out))
     parser.add_argument("--bindings", action="append", default=[], help="extra gin bindings for every run")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def study(variants, args, summary_name):
+    """Train and evaluate every variant ``{name: (gin config, bindings)}`` of ``args.methods``
+    with each seed; print the FID table and write it to ``<out>/<summary_name>``."""
     seeds = [int(s) for s in args.seeds.split(",")]
     table, started = {}, time.time()
     for method in args.methods.split(","):
-        config, bindings = METHODS[method]
+        config, bindings = variants[method]
         for seed in seeds:
             model_dir = os.path.join(args.out, f"{method}_seed{seed}")
-            flags = [f"--gin_config=icr/{config}", f"--model_dir={model_dir}"]
+            flags = [f"--gin_config={config}", f"--model_dir={model_dir}"]
             common = [f"--gin_bindings={b}" for b in (f"train.seed = {seed}", *bindings, *args.bindings)]
             run(args, *flags, *common, f"--steps={args.steps}")
             result = last_eval(model_dir, args.num_samples)
@@ -67,7 +72,7 @@ def main():
     label = next(iter(next(iter(table.values())).values()))["fid_label"]
     print(f"\n{label}; {args.steps} iterations, batch 64, seeds {seeds}; "
           f"{(time.time() - started) / 60:.0f} min wall\n")
-    print("| method | " + " | ".join(f"seed {s}" for s in seeds) + " | mean | std |")
+    print("| variant | " + " | ".join(f"seed {s}" for s in seeds) + " | mean | std |")
     print("|---|" + "---|" * (len(seeds) + 2))
     summary = {}
     for method, by_seed in table.items():
@@ -77,9 +82,16 @@ def main():
         summary[method] = {"fids": fids, "mean": mean, "std": std}
         print(f"| {method} | " + " | ".join(f"{f:.2f}" for f in fids) + f" | {mean:.2f} | {std:.2f} |")
     os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "ablation.json"), "w") as f:
+    with open(os.path.join(args.out, summary_name), "w") as f:
         json.dump({"label": label, "steps": args.steps, "seeds": seeds, "num_samples": args.num_samples,
                    "reference_limit": args.reference_limit, "results": summary}, f, indent=1)
+    return summary
+
+
+def main():
+    args = arguments(__doc__.split("\n\n")[0], "wo,cr,bcr,zcr,icr", "icr_ablation")
+    study({name: (f"icr/{config}", bindings) for name, (config, bindings) in METHODS.items()}, args,
+          "ablation.json")
 
 
 if __name__ == "__main__":
