@@ -5,7 +5,9 @@ interleaved in one process (so a shared machine disturbs both alike):
 
 Each precision's row also has this machine's 3x3 convolution rate measured in that
 precision right after the config's iterations (`tfgan_icr.training.benchmark.conv_rate`),
-and the iteration's rate as a percentage of it.
+and the iteration's rate as a percentage of it; with --own_shapes, also the seconds of the
+step's convolutions and matrix products each timed alone at its own shape
+(`tfgan_icr.training.benchmark.own_shape_rates`) as a percentage of the step's seconds.
 """
 
 import argparse
@@ -15,7 +17,8 @@ from tfgan_icr import config
 from tfgan_icr.cli import import_tensorflow_quietly
 
 HEADER = ("| config | precision | FLOP / iteration | s / iteration | GFLOP/s | conv rate (GFLOP/s) "
-          "| % of conv rate | speed-up |\n|---|---|---|---|---|---|---|---|")
+          "| % of conv rate | speed-up |")
+OWN_HEADER = " own shapes (GFLOP/s) | % of own shapes |"
 
 
 def main():
@@ -26,6 +29,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--precisions", default="float32,mixed_bfloat16")
     parser.add_argument("--bindings", action="append", default=[], help="extra gin binding, repeatable")
+    parser.add_argument("--own_shapes", action="store_true", help="also time the step's dense ops at their own shapes")
     args = parser.parse_args()
     import_tensorflow_quietly()
     from tfgan_icr.training.benchmark import bench
@@ -34,10 +38,12 @@ def main():
         for name in args.configs:
             for precision in args.precisions.split(","):
                 config.parse([name], [f"build_gan.precision = '{precision}'", *args.bindings])
-                result = bench(args.iterations, args.warmup, measure_conv_rate=True)
+                result = bench(args.iterations, args.warmup, measure_conv_rate=True,
+                               measure_own_shapes=args.own_shapes)
                 results.setdefault((name, precision), []).append(result)
                 print(json.dumps({"config": name, **result}), flush=True)
-    print(HEADER)
+    header = HEADER + (OWN_HEADER if args.own_shapes else "")
+    print(header + "\n" + "|---" * header.count(" | ") + "|---|")
     for name in args.configs:
         base = None
         for precision in args.precisions.split(","):
@@ -46,7 +52,9 @@ def main():
             base = base or seconds
             print(f"| `{name}` | {precision} | {best['flop_per_iteration'] / 1e12:.3f} T | {seconds:.3f} "
                   f"| {best['gflop_per_second']:.0f} | {best['conv_rate']['gflop_per_second']:.0f} "
-                  f"| {100 * best['utilisation_of_conv_rate']:.0f}% | {base / seconds:.2f}x |")
+                  f"| {100 * best['utilisation_of_conv_rate']:.0f}% | {base / seconds:.2f}x |"
+                  + (f" {best['own_shape_rates']['gflop_per_second']:.0f} "
+                     f"| {100 * best['utilisation_of_own_shapes']:.0f}% |" if args.own_shapes else ""))
 
 
 if __name__ == "__main__":

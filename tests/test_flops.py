@@ -106,3 +106,25 @@ def test_the_breakdown_parts_are_the_whole_iteration():
     assert parts["generator_passes"]["conv_matmul_flop"] == 2 * (2 * 4 * Z * SIZE * SIZE * CH)
     assert all(parts[n]["seconds"] > 0 for n in names)
     assert parts["sum_seconds"] == pytest.approx(sum(parts[n]["seconds"] for n in names))
+
+
+def test_own_shapes_remake_and_time_every_dense_op_of_the_step():
+    from tfgan_icr.training.benchmark import _remade_op, own_shape_rates
+
+    gan = hand_gan(n_dis=2)
+    counted = train_step_flops(gan, 4, (SIZE, SIZE, CH), with_signatures=True)
+    signatures = counted["dense_ops"]
+    # Every convolution and product of the step is in one signature (the gradients' input
+    # sizes, which the graph computes with ShapeN, included), counted as often as it runs.
+    assert sum(s["flop"] * s["calls"] for s in signatures) == counted["conv_matmul_flop"] == hand_count(4, 2)
+    assert {s["type"] for s in signatures} >= {"Conv2D", "Conv2DBackpropInput", "Conv2DBackpropFilter", "MatMul"}
+    rng = tf.random.Generator.from_seed(0)
+    for signature in signatures:   # each remade op computes the shape the step's op computes
+        graph = _remade_op(signature, rng).get_concrete_function().graph
+        remade = [op for op in graph.get_operations() if op.type == signature["type"]]
+        assert [tuple(op.outputs[0].shape.as_list()) for op in remade] == [signature["output"]]
+    own = own_shape_rates(signatures, min_seconds=0.0, dearest=3)
+    assert own["signatures"] == len(signatures) and own["flop"] == hand_count(4, 2)
+    assert own["seconds"] > 0 and own["gflop_per_second"] == pytest.approx(own["flop"] / own["seconds"] / 1e9)
+    shares = [op["share_of_seconds"] for op in own["dearest"]]
+    assert len(shares) == 3 and shares == sorted(shares, reverse=True) and sum(shares) <= 1.0 + 1e-9

@@ -19,7 +19,7 @@ from tfgan_icr.cli import exit_on_user_error, import_tensorflow_quietly, run_app
 
 USAGE = """\
 usage: python -m tfgan_icr.bench [--gin_config=FILE ...] [--gin_bindings=...] [--mode=train|pipeline]
-                                 [--iterations=N] [--warmup=N] [--conv_rate] [--breakdown]
+                                 [--iterations=N] [--warmup=N] [--conv_rate] [--own_shapes] [--breakdown]
                                  [--profile=DIR] [--profile_steps=N] [--noflops]
        python -m tfgan_icr.bench --mode=pipeline --data_dir=DIR [--make_synthetic=N]
                                  [--image_size=128] [--batch_size=64] [--steps=N]
@@ -28,7 +28,8 @@ Times a config; the last line printed is one JSON object (iterations_per_second,
 images_per_second, seconds_per_iteration, peak_rss_mb, flop_per_iteration, gflop_per_second, ...).
 FLOP are counted on the traced step (1 multiply-add = 2 FLOP); --conv_rate also times this
 machine's 3x3 convolution in the step's compute dtype, so the step's rate reads as a fraction
-of what the device reaches.
+of what the device reaches; --own_shapes times each of the step's convolutions and matrix
+products alone at its own shape, so the step's seconds read against the config's own ceiling.
 
 modes:
   train     (default) N full training iterations on synthetic inputs of the configured shape
@@ -38,6 +39,7 @@ examples:
   python -m tfgan_icr.bench --gin_config=quickstart --iterations=20
   python -m tfgan_icr.bench --gin_config=quickstart --gin_bindings='build_gan.jit_compile = True'
   python -m tfgan_icr.bench --gin_config=resnet_cifar10 --iterations=2 --warmup=1 --conv_rate --breakdown
+  python -m tfgan_icr.bench --gin_config=sndcgan_cifar10 --iterations=5 --conv_rate --own_shapes
   python -m tfgan_icr.bench --gin_config=quickstart --profile=/tmp/profile   # then: tensorboard --logdir=/tmp/profile
   python -m tfgan_icr.bench --gin_config=quickstart --mode=pipeline --iterations=200
   python -m tfgan_icr.bench --mode=pipeline --data_dir=/tmp/synth --make_synthetic=2000 --image_size=128
@@ -53,6 +55,8 @@ flags.DEFINE_bool("flops", True, "train mode: count the iteration's FLOP on the 
                   "and report GFLOP/s")
 flags.DEFINE_bool("conv_rate", False, "train mode: also measure this machine's 3x3 conv rate "
                   "in the step's compute dtype (gin conv_rate.*) and the step's share of it")
+flags.DEFINE_bool("own_shapes", False, "train mode: also time each of the step's convolutions "
+                  "and matrix products alone at its own shape (the config's own ceiling)")
 flags.DEFINE_bool("breakdown", False, "train mode: also time the iteration's parts apart (G passes "
                   "for D's fake batches, D updates, G update)")
 flags.DEFINE_string("profile", None, "train mode: write a TensorBoard profile of --profile_steps "
@@ -81,7 +85,8 @@ def run(argv):
     if FLAGS.mode == "train":
         result = bench(FLAGS.iterations, FLAGS.warmup, count_flops=FLAGS.flops,
                        measure_conv_rate=FLAGS.conv_rate, breakdown=FLAGS.breakdown,
-                       profile_dir=FLAGS.profile, profile_steps=FLAGS.profile_steps)
+                       profile_dir=FLAGS.profile, profile_steps=FLAGS.profile_steps,
+                       measure_own_shapes=FLAGS.own_shapes)
         print(utilisation_summary(result))
     else:
         result = bench_pipeline(FLAGS.iterations, FLAGS.warmup)
@@ -101,6 +106,14 @@ def utilisation_summary(result):
         if "utilisation_of_conv_rate" in result:
             line += f"; the step runs at {100 * result['utilisation_of_conv_rate']:.0f}% of it"
         lines.append(line)
+    if "own_shape_rates" in result:
+        own = result["own_shape_rates"]
+        lines.append(f"own shapes: the step's {own['signatures']} kinds of conv / matmul, each timed alone, "
+                     f"take {own['seconds']:.3f} s ({own['gflop_per_second']:.1f} GFLOP/s), "
+                     f"{100 * result['utilisation_of_own_shapes']:.0f}% of the step's seconds; the dearest:")
+        for op in own["dearest"]:
+            lines.append(f"  {100 * op['share_of_seconds']:4.1f}%  {op['gflop_per_second']:6.1f} GFLOP/s  "
+                         f"x{op['calls_per_iteration']}  {op['op']}")
     for name, part in result.get("breakdown", {}).items():
         if isinstance(part, dict):
             lines.append(f"  {name} (x{part['calls_per_iteration']}): {part['seconds']:.3f} s, "
@@ -133,7 +146,7 @@ main = exit_on_user_error(run)
 
 def entry_point():
     run_app(main, USAGE, ["gin_config", "gin_bindings", "mode", "iterations", "warmup", "flops",
-                          "conv_rate", "breakdown", "profile", "profile_steps",
+                          "conv_rate", "own_shapes", "breakdown", "profile", "profile_steps",
                           "data_dir", "image_size", "batch_size", "steps", "make_synthetic"])
 
 

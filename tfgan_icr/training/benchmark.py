@@ -21,10 +21,10 @@ def _device():
 
 
 @gin.configurable(denylist=["iterations", "warmup", "count_flops", "measure_conv_rate",
-                             "breakdown", "profile_dir", "profile_steps"])
+                             "breakdown", "profile_dir", "profile_steps", "measure_own_shapes"])
 def bench(iterations, warmup, image_size=32, channels=3, num_classes=0, batch_size=None,
           strategy_fn=None, count_flops=True, measure_conv_rate=False, breakdown=False,
-          profile_dir=None, profile_steps=2):
+          profile_dir=None, profile_steps=2, measure_own_shapes=False):
     """Time training iterations on synthetic data of shape [image_size, image_size, channels].
 
     image_size / channels / num_classes: the shape the config's data would have (configs bind
@@ -33,6 +33,9 @@ def bench(iterations, warmup, image_size=32, channels=3, num_classes=0, batch_si
     measure_conv_rate: also time this machine's 3x3 convolution (`conv_rate`) in the step's
     compute dtype, and give the achieved rate as a fraction of it.
     breakdown: also time the iteration's parts apart (`iteration_breakdown`).
+    measure_own_shapes: also time each of the step's convolutions and matrix products alone at
+    its own shape (`own_shape_rates`; single device), and give the step's dense-op seconds
+    at those rates as a fraction of its real seconds.
     profile_dir: after the timed iterations, write a TensorBoard profile of `profile_steps`
     more iterations there.
     """
@@ -52,6 +55,10 @@ def bench(iterations, warmup, image_size=32, channels=3, num_classes=0, batch_si
         gan.build_all()
     if breakdown:  # refused before anything is timed
         check_breakdown(gan, strategy.num_replicas_in_sync)
+    if measure_own_shapes and strategy.num_replicas_in_sync > 1:
+        from tfgan_icr.errors import ConfigError
+        raise ConfigError("--own_shapes times the ops of a single-device step: drop the "
+                          "make_strategy binding, or drop --own_shapes")
     if profile_dir:
         _check_writable(profile_dir)
     per_iteration = gan.n_dis * batch_size
@@ -93,9 +100,14 @@ def bench(iterations, warmup, image_size=32, channels=3, num_classes=0, batch_si
     }
     replica_batch = batch_size // strategy.num_replicas_in_sync
     shape = (image_size, image_size, channels)
-    if count_flops:
-        result.update(_utilisation(train_step_flops(gan, replica_batch, shape, strategy),
-                                   seconds_per_iteration))
+    counted = None
+    if count_flops or measure_own_shapes:
+        counted = train_step_flops(gan, replica_batch, shape, strategy, with_signatures=measure_own_shapes)
+        result.update(_utilisation(counted, seconds_per_iteration))
+    if measure_own_shapes:
+        own = own_shape_rates(counted["dense_ops"])
+        result["own_shape_rates"] = own
+        result["utilisation_of_own_shapes"] = own["seconds"] / seconds_per_iteration
     if measure_conv_rate:
         rate = conv_rate(compute_dtype(gan.precision))
         result["conv_rate"] = rate
@@ -144,6 +156,64 @@ def conv_rate(dtype="float32", batch_size=64, size=16, channels=256, kernel=3, m
     return {"dtype": str(dtype), "shape": f"{batch_size}x{size}x{size}x{channels} -> {channels}, "
                                           f"{kernel}x{kernel} SAME", "calls": calls, "seconds": seconds,
             "flop_per_call": flop, "gflop_per_second": flop * calls / seconds / 1e9}
+
+
+def _remade_op(signature, rng):
+    """A tf.function running one dense op of `flops.dense_op_signatures` alone, on random
+    inputs of its shapes and dtypes (integer inputs with their traced values); it returns one
+    element of the result, so that calling it costs the op and not a copy of its output."""
+    import tensorflow as tf
+
+    captured = {}
+    for name, spec in signature["inputs"].items():
+        if spec[0] == "value":
+            captured[name] = tf.constant(spec[1], dtype=spec[3], shape=spec[2])
+        else:
+            captured[name] = tf.cast(rng.normal(spec[1]), spec[2])
+    raw = getattr(tf.raw_ops, signature["type"])
+    attributes = signature["attributes"]
+    return tf.function(lambda: tf.reshape(raw(**captured, **attributes), [-1])[:1])
+
+
+def _describe(signature):
+    shapes = [f"{'x'.join(map(str, spec[1]))}" if spec[0] == "shape" else f"sizes {list(spec[1])}"
+              for spec in signature["inputs"].values()]
+    attributes = signature["attributes"]
+    extra = [f"strides {list(attributes['strides'][1:3])}"] if "strides" in attributes else []
+    extra += [k for k in ("transpose_a", "transpose_b", "adj_x", "adj_y") if attributes.get(k)]
+    return f"{signature['type']} {', '.join(shapes)} {' '.join(extra)}".strip()
+
+
+def own_shape_rates(signatures, min_seconds=0.1, dearest=6):
+    """Each of a step's dense ops (`flops.dense_op_signatures`) timed alone at its own shape,
+    for at least ``min_seconds`` (after one untimed call): how long the step's convolutions and
+    matrix products take when each runs as fast as this machine runs that shape alone, the
+    rate that gives (the config's own ceiling, which thin or small-spatial layers put below
+    `conv_rate`), and the ``dearest`` signatures by their seconds per iteration, with their
+    rates. Each call includes one function dispatch (tens of microseconds), which only the
+    tiny products (the spectral-norm power iterations) notice."""
+    import tensorflow as tf
+
+    rng = tf.random.Generator.from_seed(0)
+    timed = []
+    for signature in signatures:
+        fn = _remade_op(signature, rng)
+        fn().numpy()
+        calls, start = 0, time.perf_counter()
+        while calls < 2 or time.perf_counter() - start < min_seconds:
+            fn().numpy()
+            calls += 1
+        seconds = (time.perf_counter() - start) / calls
+        timed.append({"op": _describe(signature), "calls_per_iteration": signature["calls"],
+                      "flop_per_call": signature["flop"], "seconds_per_call": seconds,
+                      "gflop_per_second": signature["flop"] / seconds / 1e9})
+    seconds = sum(t["seconds_per_call"] * t["calls_per_iteration"] for t in timed)
+    flop = sum(t["flop_per_call"] * t["calls_per_iteration"] for t in timed)
+    for t in timed:
+        t["share_of_seconds"] = t["seconds_per_call"] * t["calls_per_iteration"] / seconds
+    by_seconds = sorted(timed, key=lambda t: -t["share_of_seconds"])
+    return {"signatures": len(timed), "flop": flop, "seconds": seconds,
+            "gflop_per_second": flop / seconds / 1e9, "dearest": by_seconds[:dearest]}
 
 
 def _timed(fn, repeats):

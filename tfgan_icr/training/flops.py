@@ -13,10 +13,15 @@ gradient tape's unneeded half (e.g. a convolution's input gradient where only th
 used) is therefore not counted. A `tf.cond` counts its more expensive branch; a while loop
 counts its body `loop_trips` times (the caller knows the trip count: in the GAN step the only
 loop is gradient accumulation's, which runs ``accumulation_steps - 1`` times).
+
+`dense_op_signatures` lists the step's convolutions and matrix products by their shapes and
+attributes, with how often each runs per call, so that the benchmark can time each alone at its
+own shape (`training.benchmark.own_shape_rates`).
 """
 
 import collections
 
+import numpy as np
 import tensorflow as tf
 from tensorflow.python.framework import ops as tf_ops
 from tensorflow.python.profiler.internal import flops_registry  # noqa: F401  (registers the statistics)
@@ -72,9 +77,11 @@ def _op_flops(graph, op):
 
 def graph_flops(graph, loop_trips=1, _root=None):
     """FLOP per op type of one call of ``graph`` (a FuncGraph), and the op types whose FLOP
-    could not be computed (no static shape) as ``{"flop": Counter, "unknown_shape": set}``."""
+    could not be computed (no static shape) as ``{"flop": Counter, "unknown_shape": set}``.
+    The result's ``"dense"`` lists the convolutions and matrix products counted, as
+    ``(op, flop per call, calls)``."""
     root = _root or graph
-    counts, unknown = collections.Counter(), set()
+    counts, unknown, dense = collections.Counter(), set(), []
     for op in _live_ops(graph):
         nested = _nested_graphs((graph, root), op)
         if nested is not None:
@@ -85,10 +92,12 @@ def graph_flops(graph, loop_trips=1, _root=None):
             if kind == "branch":
                 chosen = max(parts, key=lambda p: sum(p["flop"].values()))
                 counts.update(chosen["flop"])
+                dense.extend(chosen["dense"])
             else:
                 trips = loop_trips if kind == "loop" else 1
                 for part in parts:
                     counts.update({k: v * trips for k, v in part["flop"].items()})
+                    dense.extend((o, f, calls * trips) for o, f, calls in part["dense"])
             continue
         flops = _op_flops(graph, op)
         if flops is None:
@@ -96,7 +105,9 @@ def graph_flops(graph, loop_trips=1, _root=None):
                 unknown.add(op.type)
         elif flops:
             counts[op.type] += flops
-    return {"flop": counts, "unknown_shape": unknown}
+            if op.type in DENSE_OPS:
+                dense.append((op, flops, 1))
+    return {"flop": counts, "unknown_shape": unknown, "dense": dense}
 
 
 def _nested_graphs(graphs, op):
@@ -120,14 +131,64 @@ def summarize(counted):
             "unknown_shape_ops": sorted(counted["unknown_shape"])}
 
 
-def function_flops(fn, *specs, loop_trips=1):
-    """`summarize`d FLOP of one call of the tf.function ``fn`` on inputs of ``specs``."""
+def _attributes(op):
+    """The attributes of ``op`` a `tf.raw_ops` call takes (not the ones its inputs imply)."""
+    implied = set()
+    for arg in op.op_def.input_arg:
+        implied |= {arg.type_attr, arg.number_attr, arg.type_list_attr} - {""}
+    return {a.name: op.get_attr(a.name) for a in op.op_def.attr if a.name not in implied}
+
+
+def _input_of(tensor):
+    """How a dense op's input is remade: ``("value", v)`` for an integer input known when
+    tracing (a gradient's ``input_sizes``), ``("shape", shape, dtype)`` for data, or None when the
+    shape is not static."""
+    if tensor.dtype.is_integer:
+        value = tf.get_static_value(tensor)
+        if value is None and tensor.op.type in ("Shape", "ShapeN"):  # a gradient's input sizes
+            source = tensor.op.inputs[tensor.value_index].shape
+            value = np.array(source.as_list()) if source.is_fully_defined() else None
+        if value is None:
+            return None
+        return ("value", tuple(int(v) for v in value.reshape(-1)), tuple(value.shape), tensor.dtype.name)
+    if not tensor.shape.is_fully_defined():
+        return None
+    return ("shape", tuple(tensor.shape.as_list()), tensor.dtype.name)
+
+
+def dense_op_signatures(counted):
+    """The convolutions and matrix products of a `graph_flops` result grouped by what they
+    compute: ``[{"type", "inputs", "attributes", "output", "flop", "calls"}]`` (``inputs`` per input
+    argument: see `_input_of`), the ones run most FLOP first. A signature is None-free: ops
+    with a shape known only at run time are left out (their type is in ``unknown_shape``)."""
+    grouped = {}
+    for op, flop, calls in counted["dense"]:
+        inputs = [_input_of(t) for t in op.inputs]
+        if any(i is None for i in inputs):
+            continue
+        arguments = tuple(zip([a.name for a in op.op_def.input_arg], inputs))
+        attributes = _attributes(op)
+        key = (op.type, arguments, repr(sorted(attributes.items())))
+        entry = grouped.setdefault(key, {"type": op.type, "inputs": dict(arguments),
+                                         "attributes": attributes, "output": tuple(op.outputs[0].shape.as_list()),
+                                         "flop": flop, "calls": 0})
+        entry["calls"] += calls
+    return sorted(grouped.values(), key=lambda e: -e["flop"] * e["calls"])
+
+
+def function_flops(fn, *specs, loop_trips=1, with_signatures=False):
+    """`summarize`d FLOP of one call of the tf.function ``fn`` on inputs of ``specs``; with
+    ``with_signatures``, also its dense ops' `dense_op_signatures` (``"dense_ops"``)."""
     concrete = fn.get_concrete_function(*specs)
     with deprecation.silence():  # the registry's TF1 shape helper warns on every op
-        return summarize(graph_flops(concrete.graph, loop_trips))
+        counted = graph_flops(concrete.graph, loop_trips)
+        summary = summarize(counted)
+        if with_signatures:
+            summary["dense_ops"] = dense_op_signatures(counted)
+    return summary
 
 
-def train_step_flops(gan, batch_size, image_shape, strategy=None):
+def train_step_flops(gan, batch_size, image_shape, strategy=None, with_signatures=False):
     """FLOP of one training iteration of ``gan`` (n_dis D updates + the G update, forward and
     backward, the optimizer updates) with ``batch_size`` real images per D update and per
     replica, summed over the replicas of ``strategy`` (default: the current one)."""
@@ -135,4 +196,5 @@ def train_step_flops(gan, batch_size, image_shape, strategy=None):
     examples = gan.examples_per_iteration(batch_size)
     specs = ((tf.TensorSpec([examples, *image_shape], tf.float32), tf.TensorSpec([examples], tf.int32)),)
     step = tf.function(lambda data: strategy.run(gan.train_step, args=(data,)))
-    return function_flops(step, *specs, loop_trips=max(gan.accumulation_steps - 1, 1))
+    return function_flops(step, *specs, loop_trips=max(gan.accumulation_steps - 1, 1),
+                          with_signatures=with_signatures)
