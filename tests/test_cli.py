@@ -169,7 +169,7 @@ def test_start_up_is_quiet_and_says_when_it_compiles(trained_run):
                         "export_dir", "strategy", "tpu", "checkpoint"],
      "--mode=train|sample|eval|export"),
     ("tfgan_icr.bench", ["gin_config", "gin_bindings", "mode", "iterations", "warmup", "flops",
-                         "conv_rate", "breakdown", "profile", "profile_steps", "data_dir",
+                         "conv_rate", "own_shapes", "breakdown", "profile", "profile_steps", "data_dir",
                          "image_size", "batch_size", "steps", "make_synthetic"], "--mode=train|pipeline"),
 ])
 @pytest.mark.parametrize("help_arg", ["--help", "-h"])
