@@ -100,7 +100,6 @@ def bench(iterations, warmup, image_size=32, channels=3, num_classes=0, batch_si
     }
     replica_batch = batch_size // strategy.num_replicas_in_sync
     shape = (image_size, image_size, channels)
-    counted = None
     if count_flops or measure_own_shapes:
         counted = train_step_flops(gan, replica_batch, shape, strategy, with_signatures=measure_own_shapes)
         result.update(_utilisation(counted, seconds_per_iteration))
@@ -145,13 +144,7 @@ def conv_rate(dtype="float32", batch_size=64, size=16, channels=256, kernel=3, m
     images = tf.cast(rng.normal([batch_size, size, size, channels]), dtype)
     kernels = tf.cast(rng.normal([kernel, kernel, channels, channels]) * 0.01, dtype)
     conv = tf.function(lambda x, w: tf.reduce_sum(tf.nn.conv2d(x, w, 1, "SAME")))
-    for _ in range(max(warmup, 1)):
-        conv(images, kernels).numpy()
-    calls, start = 0, time.perf_counter()
-    while calls < 3 or time.perf_counter() - start < min_seconds:
-        conv(images, kernels).numpy()
-        calls += 1
-    seconds = time.perf_counter() - start
+    calls, seconds = _called_for(lambda: conv(images, kernels).numpy(), min_seconds, warmup, min_calls=3)
     flop = 2 * batch_size * size * size * channels * channels * kernel * kernel
     return {"dtype": str(dtype), "shape": f"{batch_size}x{size}x{size}x{channels} -> {channels}, "
                                           f"{kernel}x{kernel} SAME", "calls": calls, "seconds": seconds,
@@ -198,12 +191,8 @@ def own_shape_rates(signatures, min_seconds=0.1, dearest=6):
     timed = []
     for signature in signatures:
         fn = _remade_op(signature, rng)
-        fn().numpy()
-        calls, start = 0, time.perf_counter()
-        while calls < 2 or time.perf_counter() - start < min_seconds:
-            fn().numpy()
-            calls += 1
-        seconds = (time.perf_counter() - start) / calls
+        calls, total = _called_for(lambda: fn().numpy(), min_seconds, warmup=1, min_calls=2)
+        seconds = total / calls
         timed.append({"op": _describe(signature), "calls_per_iteration": signature["calls"],
                       "flop_per_call": signature["flop"], "seconds_per_call": seconds,
                       "gflop_per_second": signature["flop"] / seconds / 1e9})
@@ -214,6 +203,18 @@ def own_shape_rates(signatures, min_seconds=0.1, dearest=6):
     by_seconds = sorted(timed, key=lambda t: -t["share_of_seconds"])
     return {"signatures": len(timed), "flop": flop, "seconds": seconds,
             "gflop_per_second": flop / seconds / 1e9, "dearest": by_seconds[:dearest]}
+
+
+def _called_for(fn, min_seconds, warmup, min_calls):
+    """Call ``fn`` ``warmup`` times (at least once: the trace), then until at least
+    ``min_calls`` calls and ``min_seconds`` have passed; returns (calls, seconds)."""
+    for _ in range(max(warmup, 1)):
+        fn()
+    calls, start = 0, time.perf_counter()
+    while calls < min_calls or time.perf_counter() - start < min_seconds:
+        fn()
+        calls += 1
+    return calls, time.perf_counter() - start
 
 
 def _timed(fn, repeats):

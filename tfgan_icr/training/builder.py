@@ -48,7 +48,7 @@ def build_gan(num_classes, image_size, channels, seed=0,
     precision: "float32", "mixed_bfloat16" or "mixed_float16" (loss-scaled); variables,
     losses, optimizer state and checkpoints stay float32 (see tfgan_icr.training.precision).
     joint_discriminator_call: one D call on the real and fake batches concatenated, as
-    compare_gan does (see GAN.discriminate_pair); refused for a D with batch statistics.
+    compare_gan does (see GAN._d_outputs); refused for a D with batch statistics.
     """
     shape = dict(num_classes=num_classes, image_size=image_size, channels=channels)
     with policy_scope(precision):

@@ -140,9 +140,9 @@ def _attributes(op):
 
 
 def _input_of(tensor):
-    """How a dense op's input is remade: ``("value", v)`` for an integer input known when
-    tracing (a gradient's ``input_sizes``), ``("shape", shape, dtype)`` for data, or None when the
-    shape is not static."""
+    """How a dense op's input is remade: ``("value", values, shape, dtype)`` for an integer
+    input known when tracing (a gradient's ``input_sizes``), ``("shape", shape, dtype)`` for
+    data, or None when it is not known before run time."""
     if tensor.dtype.is_integer:
         value = tf.get_static_value(tensor)
         if value is None and tensor.op.type in ("Shape", "ShapeN"):  # a gradient's input sizes
@@ -159,8 +159,9 @@ def _input_of(tensor):
 def dense_op_signatures(counted):
     """The convolutions and matrix products of a `graph_flops` result grouped by what they
     compute: ``[{"type", "inputs", "attributes", "output", "flop", "calls"}]`` (``inputs`` per input
-    argument: see `_input_of`), the ones run most FLOP first. A signature is None-free: ops
-    with a shape known only at run time are left out (their type is in ``unknown_shape``)."""
+    argument: see `_input_of`), the ones run most FLOP first. Ops with an input known only at
+    run time are left out, so the signatures' FLOP then fall short of the count's
+    ``conv_matmul_flop``."""
     grouped = {}
     for op, flop, calls in counted["dense"]:
         inputs = [_input_of(t) for t in op.inputs]

@@ -203,16 +203,6 @@ class GAN(keras.Model):
         """The discriminator's `DiscriminatorOutput` on `images`."""
         return as_discriminator_output(self.discriminator(images, labels, training=training))
 
-    def discriminate_pair(self, real_images, real_labels, fake_images, fake_labels):
-        """D's outputs on the real and on the fake batch: two calls, or with
-        `joint_discriminator_call` one call on both batches concatenated (as compare_gan does;
-        fewer kernel launches, and one spectral-norm power iteration per update instead of
-        two, so the numbers differ slightly from two calls)."""
-        if not self.joint_discriminator_call:
-            return (self.discriminate(real_images, real_labels),
-                    self.discriminate(fake_images, fake_labels))
-        return tuple(self.discriminate_joint([(real_images, real_labels), (fake_images, fake_labels)]))
-
     def discriminate_joint(self, batches):
         """D's outputs on each ``(images, labels)`` of ``batches`` from one call on all of them
         concatenated."""
@@ -225,12 +215,15 @@ class GAN(keras.Model):
         return [DiscriminatorOutput(*[None if f is None else f[i] for f in split]) for i in range(len(batches))]
 
     def _d_outputs(self, ctx):
-        """D's outputs on the update's real and fake batches. With `joint_discriminator_call`
-        the terms are first planned (`training.terms.Term.plan`): the extra passes they need
-        (CR's augmented batches, zCR's G(z + dz)) join the same D call, and their outputs
-        wait in the context's cache."""
+        """D's outputs on the update's real and fake batches: two calls, or with
+        `joint_discriminator_call` one call on both batches concatenated (as compare_gan does;
+        fewer kernel launches, and one spectral-norm power iteration per update instead of
+        two, so the numbers differ slightly from two calls). The terms are then first planned
+        (`training.terms.Term.plan`): the extra passes they need (CR's augmented batches, zCR's
+        G(z + dz)) join the same D call, and their outputs wait in the context's cache."""
         if not self.joint_discriminator_call:
-            return self.discriminate_pair(ctx.real_images, ctx.real_labels, ctx.fake_images, ctx.fake_labels)
+            return (self.discriminate(ctx.real_images, ctx.real_labels),
+                    self.discriminate(ctx.fake_images, ctx.fake_labels))
         planning = ctx.planning()
         for term in self.d_terms:
             term.plan(planning)
